@@ -1,0 +1,180 @@
+"""Pure Kuramoto kernels on arrays (no Flax): the oscillator dynamics of AKOrN.
+
+Every neuron is a unit vector on the sphere S^{n-1}. A feature array `x` of shape `[B, ..., C]`
+holds K = C / n oscillators per position as **contiguous** blocks of n channels on the last axis
+(`x.reshape(..., K, n)`), matching the grouping of the reference implementation (SPEC §1.1).
+
+One discrete Kuramoto update (SPEC §1.2, with our decision of SPEC §10 on Ω) is
+
+    y       = J(x_t) + ĉ                       (coupling plus the normalised stimulus)
+    E(x_t)  = -Σ_{positions, channels} x_t ⊙ y    (bookkeeping energy of the pre-update state)
+    dx      = Ω x_t + P_{x_t}(y),   P_x(y) = y - <y, x> x   (tangent projection per oscillator)
+    x_{t+1} = N(x_t + γ dx)                    (Euler step, then back onto the spheres)
+
+`integrate` scans this update over T steps with `lax.scan`. The coupling J is any function
+`x -> J(x)` of the state (a convolution, attention, a matrix, ...), so the kernels compose with
+`jit`, `vmap`, `grad`, `jax.checkpoint` and `shard_map` in user code. The oscillator state, its
+normalisation and the energy are always float32, also when the coupling computes in bfloat16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+Coupling = Callable[[jax.Array], jax.Array]
+
+# torch.nn.functional.normalize's default epsilon, used by the reference (SPEC conventions).
+NORM_EPS = 1e-12
+
+
+def _blocks(x: jax.Array, n: int) -> jax.Array:
+  """[..., C] -> [..., C/n, n] (contiguous oscillator blocks)."""
+  if x.shape[-1] % n:
+    raise ValueError(
+        f"The channel axis ({x.shape[-1]}) must be a multiple of the oscillator dimension n={n}; "
+        "choose channels = K * n.")
+  return x.reshape(*x.shape[:-1], x.shape[-1] // n, n)
+
+
+def normalize(x: jax.Array, n: int) -> jax.Array:
+  """Projects every oscillator onto its unit sphere: v / max(||v||, 1e-12).
+
+  Args:
+    x: [..., C] with C = K * n.
+    n: oscillator dimension.
+
+  Returns:
+    Array of the same shape and dtype with unit-norm n-blocks.
+  """
+  xb = _blocks(x, n)
+  norm = jnp.linalg.norm(xb, axis=-1, keepdims=True)
+  return (xb / jnp.maximum(norm, NORM_EPS)).reshape(x.shape)
+
+
+def project(y: jax.Array, x: jax.Array, n: int) -> jax.Array:
+  """Tangent projection P_x(y) = y - <y, x> x, per oscillator (x assumed unit norm).
+
+  Args:
+    y: [..., C] vector field.
+    x: [..., C] unit oscillators.
+    n: oscillator dimension.
+
+  Returns:
+    [..., C], orthogonal to x within every n-block.
+  """
+  yb, xb = _blocks(y, n), _blocks(x, n)
+  return (yb - jnp.sum(yb * xb, axis=-1, keepdims=True) * xb).reshape(y.shape)
+
+
+def omega_rotate(x: jax.Array, omega: ArrayLike) -> jax.Array:
+  """Natural-frequency term Ωx: rotation of channel pairs (2m, 2m+1) by frequency ω_m (SPEC §1.5).
+
+  (Ωx)_{2m} = ω_m x_{2m+1},  (Ωx)_{2m+1} = -ω_m x_{2m}. Ω is antisymmetric, so Ωx is tangent to x
+  and the term changes no norm to first order.
+
+  Args:
+    x: [..., C] with C even.
+    omega: a scalar (one global frequency) or [C/2] (one per pair).
+
+  Returns:
+    [..., C].
+  """
+  if x.shape[-1] % 2:
+    raise ValueError(f"Natural frequencies need an even channel count, got C={x.shape[-1]}; "
+                     "use an even oscillator dimension n.")
+  pairs = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
+  omega = jnp.asarray(omega, x.dtype)[..., None] if jnp.ndim(omega) else jnp.asarray(omega, x.dtype)
+  rotated = jnp.stack([pairs[..., 1], -pairs[..., 0]], axis=-1) * omega
+  return rotated.reshape(x.shape)
+
+
+def energy(x: jax.Array, y: jax.Array) -> jax.Array:
+  """Bookkeeping energy E = -Σ x ⊙ y over every axis but the leading batch axis.
+
+  Args:
+    x: [B, ..., C] state.
+    y: [B, ..., C] total input J(x) + ĉ.
+
+  Returns:
+    [B] float32.
+  """
+  prod = (x * y).astype(jnp.float32)
+  return -jnp.sum(prod.reshape(prod.shape[0], -1), axis=-1)
+
+
+def step(x: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, gamma: ArrayLike,
+         omega: ArrayLike | None = None, project_tangent: bool = True) -> tuple[jax.Array, jax.Array]:
+  """One Kuramoto update.
+
+  Args:
+    x: [B, ..., C] float32 state on the spheres.
+    c: [B, ..., C] normalised stimulus ĉ (float32).
+    coupling: J, a function of the state returning [B, ..., C] (any dtype; cast to float32).
+    n: oscillator dimension.
+    gamma: step size (scalar, may be a traced/learned value).
+    omega: None (no natural frequency), a scalar or [C/2] frequencies.
+    project_tangent: apply the tangent projection (the reference's `apply_proj`).
+
+  Returns:
+    (x_next [B, ..., C] float32, energy of the pre-update state [B]).
+  """
+  y = coupling(x).astype(jnp.float32) + c
+  e = energy(x, y)
+  dx = project(y, x, n) if project_tangent else y
+  if omega is not None:
+    dx = dx + omega_rotate(x, omega)
+  return normalize(x + jnp.asarray(gamma, jnp.float32) * dx, n), e
+
+
+def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps: int,
+              gamma: ArrayLike, omega: ArrayLike | None = None, project_tangent: bool = True,
+              remat: bool = False, return_states: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Runs T Kuramoto updates with `lax.scan`.
+
+  The initial state is first normalised onto the spheres (the reference's x₀ = N(x)).
+
+  Args:
+    x0: [B, ..., C] initial state (any scale; normalised here).
+    c: [B, ..., C] normalised stimulus ĉ.
+    coupling: J, a function of the state.
+    n: oscillator dimension.
+    steps: T, number of updates (static).
+    gamma: step size γ.
+    omega: natural frequencies (None, scalar or [C/2]).
+    project_tangent: apply the tangent projection.
+    remat: rematerialise each step in the backward pass (memory O(1) in T for activations).
+    return_states: also return every state x_1 … x_T.
+
+  Returns:
+    x_T [B, ..., C] float32 and a dict with
+      "energies": [T+1, B] float32, E(x_0), …, E(x_T). The reference's list is
+        [0, E(x_0), …, E(x_{T-1})] (SPEC §1.2): that is `energies[:-1]` with a leading zero; the
+        energy of the final state, `energies[-1]`, is our addition (SPEC §10).
+      "states": [T, B, ..., C] (only with return_states).
+  """
+  if steps < 1:
+    raise ValueError(f"steps must be >= 1, got {steps}.")
+  c = c.astype(jnp.float32)
+
+  def body(x, _):
+    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega, project_tangent=project_tangent)
+    return x_next, (e, x_next if return_states else None)
+
+  if remat:
+    body = jax.checkpoint(body)
+  x0 = normalize(x0.astype(jnp.float32), n)
+  x_final, (energies, states) = jax.lax.scan(body, x0, None, length=steps)
+  final_energy = energy(x_final, coupling(x_final).astype(jnp.float32) + c)
+  aux = {"energies": jnp.concatenate([energies, final_energy[None]], axis=0)}
+  if return_states:
+    aux["states"] = states
+  return x_final, aux
+
+
+def reference_energies(energies: jax.Array) -> jax.Array:
+  """The reference implementation's energy list [0, E(x_0), …, E(x_{T-1})] from ours ([T+1, B])."""
+  return jnp.concatenate([jnp.zeros_like(energies[:1]), energies[:-1]], axis=0)

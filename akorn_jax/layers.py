@@ -1,0 +1,347 @@
+"""Flax NNX layers of AKOrN: couplings J, stimulus normalisation, the Kuramoto layer, readouts.
+
+Layout is channels-last: images `[B, H, W, C]`, oscillators are contiguous n-blocks of C.
+Initialisation follows PyTorch's defaults (SPEC §4.8, decision in SPEC §10): convolution and linear
+weights and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1), norms scale 1 / bias 0.
+The un-normalised stimulus enters the dynamics directly, so the init scale changes the behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from akorn_jax import kuramoto
+
+Dtype = Any
+
+
+class Buffer(nnx.Variable):
+  """A non-trainable state variable (frozen step size, frozen frequencies): saved, EMA-averaged,
+  never optimised."""
+
+
+def torch_uniform(fan_in: int):
+  """PyTorch's default init for conv/linear weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def conv(in_ch: int, out_ch: int, ksize: int, *, rngs: nnx.Rngs, stride: int = 1,
+         padding: int | str | None = None, use_bias: bool = True, dtype: Dtype = None,
+         param_dtype: Dtype = jnp.float32) -> nnx.Conv:
+  """k x k convolution with PyTorch init; default padding ksize//2 (zero padding, 'same' at stride 1)."""
+  pad = ksize // 2 if padding is None else padding
+  if isinstance(pad, int):
+    pad = ((pad, pad), (pad, pad))
+  init = torch_uniform(in_ch * ksize * ksize)
+  return nnx.Conv(in_ch, out_ch, (ksize, ksize), strides=stride, padding=pad, use_bias=use_bias,
+                  kernel_init=init, bias_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs, use_bias: bool = True,
+           dtype: Dtype = None, param_dtype: Dtype = jnp.float32) -> nnx.Linear:
+  """Dense layer with PyTorch init (also the channels-last form of a 1x1 convolution)."""
+  init = torch_uniform(in_features)
+  return nnx.Linear(in_features, out_features, use_bias=use_bias, kernel_init=init, bias_init=init,
+                    dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+def posenc2d(ch: int, h: int, w: int) -> jax.Array:
+  """2-D sinusoidal code [h, w, ch] (SPEC §3.4): column code in the first ch/2 channels, row code
+  in the last ch/2, each as interleaved (sin, cos) pairs with frequencies 10000^(-2k/(ch/2))."""
+  if ch % 4:
+    raise ValueError(f"posenc2d needs channels divisible by 4, got {ch}.")
+  d = ch // 2
+  freqs = 10000.0 ** (-jnp.arange(0, d, 2, dtype=jnp.float32) / d)  # [d/2]
+
+  def code(pos):  # [P] -> [P, d] with (sin, cos) interleaved
+    ang = pos[:, None] * freqs[None]
+    return jnp.stack([jnp.sin(ang), jnp.cos(ang)], axis=-1).reshape(pos.shape[0], d)
+
+  col = code(jnp.arange(w, dtype=jnp.float32))  # [w, d]
+  row = code(jnp.arange(h, dtype=jnp.float32))  # [h, d]
+  return jnp.concatenate([jnp.broadcast_to(col[None], (h, w, d)),
+                          jnp.broadcast_to(row[:, None], (h, w, d))], axis=-1)
+
+
+def gta_init(hw: Sequence[int], head_dim: int) -> tuple[jax.Array, jax.Array]:
+  """Initial GTA matrices (SPEC §2.2): 2-D rotations with integer coordinates, base 10000.
+
+  Args:
+    hw: (H, W) token grid.
+    head_dim: d_h (even).
+
+  Returns:
+    (R, R^T), each [H*W, d_h/2, 2, 2]; R initialises mat_q/k/v, R^T initialises mat_o.
+  """
+  if head_dim % 2:
+    raise ValueError(f"GTA needs an even head dimension, got {head_dim}.")
+  h, w = hw
+  nfreq = head_dim // 4 + (1 if head_dim % 4 else 0)
+  freqs = jnp.exp(-2 * jnp.arange(nfreq, dtype=jnp.float32) * math.log(10000.0) / (2 * nfreq))
+  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
+                            indexing="ij")
+  coords = jnp.stack([rows.reshape(-1), cols.reshape(-1)], axis=-1)  # [HW, 2] row-major tokens
+  # Block b uses frequency b // 2 and the row (b even) or column (b odd) coordinate.
+  blocks = jnp.arange(head_dim // 2)
+  theta = coords[:, blocks % 2] * freqs[blocks // 2][None]  # [HW, d_h/2]
+  cos, sin = jnp.cos(theta), jnp.sin(theta)
+  rot = jnp.stack([jnp.stack([cos, -sin], -1), jnp.stack([sin, cos], -1)], -2)
+  return rot, jnp.swapaxes(rot, -1, -2)
+
+
+def _apply_pairs(mat: jax.Array, u: jax.Array) -> jax.Array:
+  """u <- M u on feature pairs, as elementwise products (faster than an einsum on GPU).
+
+  Args:
+    mat: [L, d/2, 2, 2].
+    u: [B, L, heads, d].
+  """
+  mat = mat.astype(u.dtype)
+  up = u.reshape(*u.shape[:-1], u.shape[-1] // 2, 2)
+  u0, u1 = up[..., 0], up[..., 1]
+  m = mat[None, :, None]  # broadcast over batch and heads
+  out0 = m[..., 0, 0] * u0 + m[..., 0, 1] * u1
+  out1 = m[..., 1, 0] * u0 + m[..., 1, 1] * u1
+  return jnp.stack([out0, out1], axis=-1).reshape(u.shape)
+
+
+class Attention(nnx.Module):
+  """Multi-head self-attention over tokens with optional learnable GTA (SPEC §2).
+
+  J(x) = W_o · MHSA(W_qkv · x). Heads are contiguous channel blocks (the reference interleaves them,
+  a fixed permutation absorbed by W_qkv/W_o that only matters when porting weights).
+  """
+
+  def __init__(self, ch: int, *, heads: int, rngs: nnx.Rngs, gta: bool = False,
+               hw: Sequence[int] | None = None, attn_impl: str | None = None,
+               dtype: Dtype = None, param_dtype: Dtype = jnp.float32):
+    if ch % heads:
+      raise ValueError(f"channels ({ch}) must be divisible by heads ({heads}).")
+    self.heads, self.head_dim, self.attn_impl = heads, ch // heads, attn_impl
+    self.qkv = linear(ch, 3 * ch, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.out = linear(ch, ch, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.hw = tuple(hw) if gta else None
+    if gta:
+      if hw is None:
+        raise ValueError("GTA needs the token grid hw=(H, W).")
+      rot, rot_t = gta_init(hw, self.head_dim)
+      self.mat_q, self.mat_k, self.mat_v = (nnx.Param(rot.astype(param_dtype)) for _ in range(3))
+      self.mat_o = nnx.Param(rot_t.astype(param_dtype))
+
+  def _mats(self, hw: tuple[int, int]) -> list[jax.Array]:
+    mats = [self.mat_q[...], self.mat_k[...], self.mat_v[...], self.mat_o[...]]
+    if hw == self.hw:
+      return mats
+    # A different grid: resize every matrix entry bilinearly over the grid (half-pixel centres,
+    # no antialiasing, as torch's interpolate with align_corners=False).
+    h0, w0 = self.hw
+    return [jax.image.resize(m.reshape(h0, w0, *m.shape[1:]), (*hw, *m.shape[1:]), "bilinear",
+                             antialias=False).reshape(hw[0] * hw[1], *m.shape[1:]) for m in mats]
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: [B, H, W, C] (image tokens, row-major) or [B, L, C]; returns the same shape."""
+    shape = x.shape
+    tokens = x.reshape(shape[0], -1, shape[-1])
+    qkv = self.qkv(tokens).reshape(*tokens.shape[:2], 3, self.heads, self.head_dim)
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    if self.hw is not None:
+      hw = tuple(shape[1:3]) if len(shape) == 4 else self.hw
+      mq, mk, mv, mo = self._mats(hw)
+      q, k, v = _apply_pairs(mq, q), _apply_pairs(mk, k), _apply_pairs(mv, v)
+    o = jax.nn.dot_product_attention(q, k, v, implementation=self.attn_impl)
+    if self.hw is not None:
+      o = _apply_pairs(mo, o)
+    return self.out(o.reshape(tokens.shape)).reshape(shape)
+
+
+class Omega(nnx.Module):
+  """Natural frequencies (SPEC §1.5): ω = ||p|| per channel pair, p initialised to ω₀/√2 · (1, 1)."""
+
+  def __init__(self, ch: int, *, init: float, global_omega: bool, learn: bool):
+    shape = (2,) if global_omega else (ch // 2, 2)
+    value = jnp.full(shape, init / math.sqrt(2.0), jnp.float32)
+    self.p = nnx.Param(value) if learn else Buffer(value)
+
+  def __call__(self) -> jax.Array:
+    """Returns ω: a scalar (global) or [C/2]."""
+    return jnp.linalg.norm(self.p[...], axis=-1)
+
+
+class ScaleAndBias(nnx.Module):
+  """Per-channel c * scale + bias (the reference's "sandb" stimulus normalisation)."""
+
+  def __init__(self, ch: int):
+    self.scale = nnx.Param(jnp.ones((ch,), jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((ch,), jnp.float32))
+
+  def __call__(self, c: jax.Array) -> jax.Array:
+    return c * self.scale[...] + self.bias[...]
+
+
+def stimulus_norm(kind: str | None, ch: int, n: int, *, rngs: nnx.Rngs):
+  """Normalisation applied once to the stimulus c per layer call (SPEC §1.6)."""
+  if kind == "gn":  # one group per oscillator: statistics over its n channels x all positions
+    return nnx.GroupNorm(ch, num_groups=ch // n, epsilon=1e-5, rngs=rngs)
+  if kind == "sandb":
+    return ScaleAndBias(ch)
+  if kind in (None, "none"):
+    return None
+  raise ValueError(f"Unknown c_norm {kind!r}; expected 'gn', 'sandb' or 'none'.")
+
+
+class KLayer(nnx.Module):
+  """The Kuramoto layer: T weight-tied oscillator updates driven by a coupling J and stimulus c."""
+
+  def __init__(self, ch: int, *, n: int, rngs: nnx.Rngs, connectivity: str = "attn",
+               ksize: int = 1, heads: int = 8, gta: bool = True, hw: Sequence[int] | None = None,
+               c_norm: str | None = "gn", use_omega: bool = False, init_omega: float = 1.0,
+               global_omega: bool = False, learn_omega: bool = True, project: bool = True,
+               attn_impl: str | None = None, remat: bool = False, dtype: Dtype = None,
+               param_dtype: Dtype = jnp.float32):
+    """Creates the layer.
+
+    Args:
+      ch: channels C (= K oscillators x n).
+      n: oscillator dimension.
+      rngs: NNX random streams for parameter init.
+      connectivity: "conv" (k x k convolution) or "attn" (multi-head attention, optionally GTA).
+      ksize: convolution kernel size (conv only).
+      heads: attention heads (attn only).
+      gta: geometric transform attention (attn only); needs hw.
+      hw: token grid (H, W) at construction (GTA).
+      c_norm: "gn", "sandb" or "none" (SPEC §1.6).
+      use_omega: natural frequencies Ω (needs even n). Without Ω the update is x + γP(y) (SPEC §10).
+      init_omega, global_omega, learn_omega: Ω options (SPEC §1.5).
+      project: tangent projection of the coupling (the reference's apply_proj).
+      attn_impl: implementation passed to `jax.nn.dot_product_attention` (None, "xla", "cudnn").
+      remat: rematerialise every step in the backward pass.
+      dtype: compute dtype of J (the state and energy stay float32).
+      param_dtype: parameter dtype.
+    """
+    if ch % n:
+      raise ValueError(f"channels ({ch}) must be a multiple of the oscillator dimension n={n}.")
+    if use_omega and n % 2:
+      raise ValueError(f"Natural frequencies need an even oscillator dimension, got n={n}.")
+    self.n, self.project, self.remat = n, project, remat
+    if connectivity == "conv":
+      self.connectivity = conv(ch, ch, ksize, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    elif connectivity == "attn":
+      self.connectivity = Attention(ch, heads=heads, gta=gta, hw=hw, attn_impl=attn_impl,
+                                    rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    else:
+      raise ValueError(f"Unknown connectivity {connectivity!r}; expected 'conv' or 'attn'.")
+    self.omega = Omega(ch, init=init_omega, global_omega=global_omega,
+                       learn=learn_omega) if use_omega else None
+    self.c_norm = stimulus_norm(c_norm, ch, n, rngs=rngs)
+
+  def __call__(self, x: jax.Array, c: jax.Array, *, steps: int, gamma: jax.Array,
+               return_states: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Runs T steps.
+
+    Args:
+      x: [B, H, W, C] initial state (normalised inside).
+      c: [B, H, W, C] stimulus.
+      steps: T.
+      gamma: step size.
+      return_states: also return x_1 … x_T.
+
+    Returns:
+      x_T [B, H, W, C] float32 and aux {"energies": [T+1, B], "states": [T, B, H, W, C]?}
+      (see `kuramoto.integrate`).
+    """
+    c_hat = self.c_norm(c) if self.c_norm is not None else c
+    return kuramoto.integrate(
+        x, c_hat, self.connectivity, n=self.n, steps=steps, gamma=gamma,
+        omega=self.omega() if self.omega is not None else None, project_tangent=self.project,
+        remat=self.remat, return_states=return_states)
+
+
+class ReadOut(nnx.Module):
+  """ReadOutConv (SPEC §3.1): r_o = || (W * x + b)[o·ro_N:(o+1)·ro_N] ||_2 + β_o."""
+
+  def __init__(self, in_ch: int, out_ch: int, *, ro_n: int, ksize: int = 1, rngs: nnx.Rngs,
+               dtype: Dtype = None, param_dtype: Dtype = jnp.float32):
+    self.ro_n = ro_n
+    self.conv = conv(in_ch, out_ch * ro_n, ksize, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.bias = nnx.Param(jnp.zeros((out_ch,), param_dtype))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = self.conv(x).astype(jnp.float32)
+    y = y.reshape(*y.shape[:-1], y.shape[-1] // self.ro_n, self.ro_n)
+    return jnp.linalg.norm(y, axis=-1) + self.bias[...]
+
+
+def norm_layer(kind: str | None, ch: int, *, rngs: nnx.Rngs):
+  """"bn" (BatchNorm, torch momentum 0.1 = flax 0.9), "gn" (8 groups) or None."""
+  if kind == "bn":
+    return nnx.BatchNorm(ch, momentum=0.9, epsilon=1e-5, rngs=rngs)
+  if kind == "gn":
+    return nnx.GroupNorm(ch, num_groups=8, epsilon=1e-5, rngs=rngs)
+  if kind in (None, "none"):
+    return None
+  raise ValueError(f"Unknown norm {kind!r}; expected 'bn', 'gn' or None.")
+
+
+class NormReLUConv(nnx.Module):
+  """Pre-activation block: norm -> ReLU -> conv (SPEC §3.2, BNReLUConv2d)."""
+
+  def __init__(self, in_ch: int, out_ch: int, ksize: int, *, rngs: nnx.Rngs,
+               norm: str | None = None, stride: int = 1, dtype: Dtype = None,
+               param_dtype: Dtype = jnp.float32):
+    self.norm = norm_layer(norm, in_ch, rngs=rngs)
+    self.conv = conv(in_ch, out_ch, ksize, stride=stride, rngs=rngs, dtype=dtype,
+                     param_dtype=param_dtype)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.norm is not None:
+      x = self.norm(x)
+    return self.conv(jax.nn.relu(x))
+
+
+class FF(nnx.Module):
+  """Two pre-activation conv blocks in->hidden->out (SPEC §3.2)."""
+
+  def __init__(self, in_ch: int, out_ch: int, hid_ch: int, ksize: int, *, rngs: nnx.Rngs,
+               norm: str | None = None, dtype: Dtype = None, param_dtype: Dtype = jnp.float32):
+    kw = dict(rngs=rngs, norm=norm, dtype=dtype, param_dtype=param_dtype)
+    self.first = NormReLUConv(in_ch, hid_ch, ksize, **kw)
+    self.second = NormReLUConv(hid_ch, out_ch, ksize, **kw)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.second(self.first(x))
+
+
+class Residual(nnx.Module):
+  """x + f(x)."""
+
+  def __init__(self, fn: nnx.Module):
+    self.fn = fn
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x + self.fn(x)
+
+
+def as_tuple(value, length: int, name: str) -> tuple:
+  """Broadcasts a per-layer setting (int/str or sequence) to `length` layers."""
+  if isinstance(value, (list, tuple)):
+    if len(value) != length:
+      raise ValueError(f"{name} has {len(value)} entries {tuple(value)} but the model has "
+                       f"{length} layers; give one value or one per layer.")
+    return tuple(value)
+  return (value,) * length
+
+
+def count_params(module: nnx.Module) -> int:
+  """Number of trainable parameters (nnx.Param leaves)."""
+  return int(sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param))))

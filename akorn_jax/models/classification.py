@@ -1,0 +1,82 @@
+"""CIFAR-10 AKOrN (SPEC §4.6): three conv-coupled Kuramoto stages with strided transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from akorn_jax import layers
+
+
+class ClassifierAKOrN(nnx.Module):
+  """AKOrN image classifier.
+
+  Stage l has ch·2^l channels; between stages ONE stride-2 convolution is applied to both the
+  oscillators x and the stimulus c (shared weights, SPEC §9.1 item 7). Readouts use BatchNorm, so
+  call `model.train()` / `model.eval()` to switch between batch and running statistics.
+  """
+
+  def __init__(self, *, rngs: nnx.Rngs, n: int = 2, ch: int = 64, num_layers: int = 3,
+               steps: int | Sequence[int] = 3, ksizes: Sequence[int] = (9, 7, 5), ro_ksize: int = 3,
+               ro_n: int = 2, norm: str = "bn", c_norm: str | None = "gn", gamma: float = 1.0,
+               use_omega: bool = True, init_omega: float = 1.0, global_omega: bool = True,
+               learn_omega: bool = True, num_classes: int = 10, remat: bool = False, dtype=None,
+               param_dtype=jnp.float32):
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.steps = layers.as_tuple(steps, num_layers, "steps")
+    ksizes = layers.as_tuple(ksizes, num_layers, "ksizes")
+    chs = [ch * 2 ** i for i in range(num_layers)]
+    self.stem = layers.conv(3, ch, 3, use_bias=False, **kw)
+    self.gamma = layers.Buffer(jnp.asarray(gamma, jnp.float32))
+    self.transitions = nnx.List([layers.conv(chs[i - 1], chs[i], 3, stride=2, **kw)
+                                 for i in range(1, num_layers)])
+    self.klayers = nnx.List([
+        layers.KLayer(c, n=n, connectivity="conv", ksize=k, c_norm=c_norm, use_omega=use_omega,
+                      init_omega=init_omega, global_omega=global_omega, learn_omega=learn_omega,
+                      remat=remat, **kw)
+        for c, k in zip(chs, ksizes)])
+    self.readouts = nnx.List([
+        nnx.Sequential(layers.ReadOut(c, c, ro_n=ro_n, ksize=ro_ksize, **kw),
+                       layers.Residual(layers.FF(c, c, c, ro_ksize, norm=norm, **kw)),
+                       layers.NormReLUConv(c, c, ro_ksize, norm=norm, **kw))
+        for c in chs])
+    self.head = layers.linear(chs[-1], num_classes, **kw)
+
+  def __call__(self, images: jax.Array, *, key: jax.Array, ensemble: int = 1,
+               steps: Sequence[int] | int | None = None,
+               return_states: bool = False) -> tuple[jax.Array, dict]:
+    """Forward pass.
+
+    Args:
+      images: [B, H, W, 3] in [0, 1].
+      key: PRNG key for the random initial oscillators.
+      ensemble: average the logits of this many forward passes with independent x_init.
+      steps: override T per stage.
+      return_states: also return the oscillator states per stage.
+
+    Returns:
+      logits [B, classes] float32 and aux {"energies": per stage [T+1, B], "states"?}.
+    """
+    if ensemble > 1:
+      outs = [self(images, key=k, steps=steps) for k in jax.random.split(key, ensemble)]
+      return jnp.mean(jnp.stack([o[0] for o in outs]), axis=0), outs[0][1]
+    steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
+    c = self.stem((images - 0.5) / 0.5).astype(jnp.float32)
+    x = jax.random.normal(key, c.shape, jnp.float32)
+    energies, states = [], []
+    for i, (klayer, readout, t) in enumerate(zip(self.klayers, self.readouts, steps)):
+      if i > 0:
+        transition = self.transitions[i - 1]
+        x, c = transition(x).astype(jnp.float32), transition(c).astype(jnp.float32)
+      x, aux = klayer(x, c, steps=t, gamma=self.gamma[...], return_states=return_states)
+      c = readout(x)
+      energies.append(aux["energies"])
+      if return_states:
+        states.append(aux["states"])
+    out = {"energies": energies}
+    if return_states:
+      out["states"] = states
+    return self.head(jnp.mean(c, axis=(1, 2))).astype(jnp.float32), out

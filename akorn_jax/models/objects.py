@@ -1,0 +1,88 @@
+"""Object-discovery AKOrN (SPEC §4.1): patchify -> L x [KLayer -> ReadOut] -> SimCLR projector.
+
+The clustered feature for evaluation is the final readout c (SPEC §9.1 item 2), returned in
+`aux["features"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from akorn_jax import layers
+
+
+class ObjectAKOrN(nnx.Module):
+  """AKOrN for unsupervised object discovery, trained with SimCLR.
+
+  Note on the step size: with Ω disabled the reference steps with x + γ(x + P(y)), i.e. an effective
+  step γ/(1+γ) = 0.5 for its γ = 1 (SPEC §1.3). We step x + γP(y), so configs pass gamma=0.5 to get
+  the reference trajectory exactly (SPEC §10).
+  """
+
+  def __init__(self, *, rngs: nnx.Rngs, n: int = 4, ch: int = 256, num_layers: int = 1,
+               steps: int | Sequence[int] = 8, psize: int = 8, imsize: int = 128,
+               connectivity: str | Sequence[str] = "attn", ksize: int = 1, heads: int = 8,
+               gta: bool = True, c_norm: str | None = "gn", gamma: float = 0.5,
+               use_omega: bool = False, init_omega: float = 0.01, global_omega: bool = False,
+               learn_omega: bool = False, project: bool = True, maxpool: bool = True,
+               attn_impl: str | None = None, remat: bool = False, dtype=None,
+               param_dtype=jnp.float32):
+    if imsize % psize:
+      raise ValueError(f"imsize ({imsize}) must be a multiple of psize ({psize}).")
+    self.n, self.psize, self.maxpool = n, psize, maxpool
+    self.steps = layers.as_tuple(steps, num_layers, "steps")
+    grid = (imsize // psize, imsize // psize)
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.patchify = layers.conv(3, ch, psize, stride=psize, padding=0, **kw)
+    # Without GTA the reference adds learnable sinusoidal maps to x_init and c (SPEC §3.4).
+    pe = layers.posenc2d(ch, *grid) if not gta else None
+    self.pemb_x = nnx.Param(pe) if pe is not None else None
+    self.pemb_c = nnx.Param(pe) if pe is not None else None
+    self.gamma = layers.Buffer(jnp.asarray(gamma, jnp.float32))
+    self.klayers = nnx.List([
+        layers.KLayer(ch, n=n, connectivity=j, ksize=ksize, heads=heads, gta=gta, hw=grid,
+                      c_norm=c_norm, use_omega=use_omega, init_omega=init_omega,
+                      global_omega=global_omega, learn_omega=learn_omega, project=project,
+                      attn_impl=attn_impl, remat=remat, **kw)
+        for j in layers.as_tuple(connectivity, num_layers, "connectivity")])
+    self.readouts = nnx.List([layers.ReadOut(ch, ch, ro_n=n, ksize=1, **kw)
+                              for _ in range(num_layers)])
+    self.head1 = layers.linear(ch, 4 * ch, **kw)
+    self.head2 = layers.linear(4 * ch, ch, **kw)
+
+  def __call__(self, images: jax.Array, *, key: jax.Array, steps: Sequence[int] | int | None = None,
+               return_states: bool = False) -> tuple[jax.Array, dict]:
+    """Forward pass.
+
+    Args:
+      images: [B, H, W, 3] in [0, 1].
+      key: PRNG key for the random initial oscillators x_init ~ N(0, 1).
+      steps: override T per layer (test-time extension).
+      return_states: also return every oscillator state.
+
+    Returns:
+      z [B, C] projector output, and aux with "features" (final readout c, [B, h, w, C]),
+      "energies" (one [T+1, B] per layer), "states" (x_init then [T, B, h, w, C] per layer).
+    """
+    steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
+    c = self.patchify((images - 0.5) / 0.5).astype(jnp.float32)  # [B, h, w, C]
+    x = jax.random.normal(key, c.shape, jnp.float32)
+    if self.pemb_x is not None:
+      x, c = x + self.pemb_x[...], c + self.pemb_c[...]
+    energies, states = [], [x]
+    for klayer, readout, t in zip(self.klayers, self.readouts, steps):
+      x, aux = klayer(x, c, steps=t, gamma=self.gamma[...], return_states=return_states)
+      c = readout(x)
+      energies.append(aux["energies"])
+      if return_states:
+        states.append(aux["states"])
+    pooled = jnp.max(c, axis=(1, 2)) if self.maxpool else jnp.mean(c, axis=(1, 2))
+    z = self.head2(jax.nn.relu(self.head1(pooled)))
+    out = {"features": c, "energies": energies}
+    if return_states:
+      out["states"] = states
+    return z.astype(jnp.float32), out
