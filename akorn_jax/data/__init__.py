@@ -1,0 +1,71 @@
+"""The data layer: every dataset by name, opened as a random-access source of examples.
+
+| name | builder | configs | prepared |
+| --- | --- | --- | --- |
+| sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny | automatically (shipped arrays) |
+| sudoku_satnet / sudoku_rrn | data.sudoku.SudokuSatnet / SudokuRrn | - | from the user's files |
+| tetrominoes_generated / dsprites_generated | data.objects.*Generated | full, tiny | automatically |
+| shapes | data.objects.Shapes | full, tiny | automatically |
+| multi_object | data.objects.MultiObject | tetrominoes, multi_dsprites, clevr6 | from TFRecords |
+| clevrtex | data.objects.Clevrtex | full, outd, camo | from the extracted release |
+| cifar10 | tfds catalog (data.cifar) | - | `tfds build` on a machine with internet |
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from akorn_jax.data import common
+
+# name -> (module, builder class, generated: prepared on first use)
+DATASETS = {
+    "sudoku_generated": ("akorn_jax.data.sudoku", "SudokuGenerated", True),
+    "sudoku_satnet": ("akorn_jax.data.sudoku", "SudokuSatnet", False),
+    "sudoku_rrn": ("akorn_jax.data.sudoku", "SudokuRrn", False),
+    "tetrominoes_generated": ("akorn_jax.data.objects", "TetrominoesGenerated", True),
+    "dsprites_generated": ("akorn_jax.data.objects", "DspritesGenerated", True),
+    "shapes": ("akorn_jax.data.objects", "Shapes", True),
+    "multi_object": ("akorn_jax.data.objects", "MultiObject", False),
+    "clevrtex": ("akorn_jax.data.objects", "Clevrtex", False),
+}
+CATALOG = ("cifar10",)
+
+
+def _check(name: str) -> None:
+  if name not in DATASETS and name not in CATALOG:
+    valid = sorted([*DATASETS, *CATALOG])
+    near = difflib.get_close_matches(name, valid, n=1)
+    raise ValueError(f"Unknown dataset {name!r}; expected one of {valid}"
+                     + (f" (did you mean {near[0]!r}?)" if near else "") + ".")
+
+
+def builder_class(name: str):
+  """The tfds builder class registered under `name`."""
+  _check(name)
+  module, cls, _ = DATASETS[name]
+  return getattr(importlib.import_module(module), cls)
+
+
+def open_split(name: str, config: str | None, split: str, *, data_dir: str | None = None):
+  """Opens `name[/config]`'s `split` as a random-access source (len, [i] -> dict of numpy)."""
+  _check(name)
+  if name == "cifar10":
+    from akorn_jax.data import cifar  # pylint: disable=g-import-not-at-top
+    return cifar.cifar10(split, data_dir_=data_dir)
+  generated = DATASETS[name][2]
+  return common.source(builder_class(name), split, config=config or None, data_dir_=data_dir,
+                       auto_prepare=generated)
+
+
+def prepare(name: str, config: str | None = None, *, data_dir: str | None = None,
+            manual_dir: str | None = None):
+  """Prepares `name[/config]` as array_record (from `manual_dir` for real datasets)."""
+  _check(name)
+  if name in CATALOG:
+    raise ValueError(
+        f"{name} is a tfds catalog dataset: prepare it on a machine with internet with "
+        f"`tfds build {name} --file_format=array_record --data_dir=DIR` and copy DIR here "
+        f"(point --config.data.data_dir or $AKORN_DATA_DIR at it).")
+  return common.build(builder_class(name), config=config or None, data_dir_=data_dir,
+                      manual_dir=manual_dir)

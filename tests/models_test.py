@@ -1,0 +1,124 @@
+"""Models: parameter counts of SPEC §4.7, shapes on odd sizes, explicit-key randomness, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from akorn_jax import layers, models
+
+# Every row of SPEC §4.7 (the Sudoku AKOrN omits the reference's unused x0: 2,982,412 - 41,472).
+PARAM_COUNTS = {
+    "clevrtex L=1": ("object_akorn", dict(ch=256, psize=8, imsize=128), 1_167_616),
+    "clevrtex L=2": ("object_akorn", dict(ch=256, psize=8, imsize=128, num_layers=2), 1_760_256),
+    "clevrtex large": ("object_akorn", dict(ch=512, psize=8, imsize=128, num_layers=2), 6_666_240),
+    "tetrominoes attn": ("object_akorn", dict(ch=128, psize=4, imsize=32, c_norm="none"), 278_400),
+    "tetrominoes conv": ("object_akorn", dict(ch=128, psize=4, imsize=32, c_norm="none",
+                                              connectivity="conv", ksize=5), 613_888),
+    "dsprites attn": ("object_akorn", dict(ch=128, psize=4, imsize=64, c_norm="none"), 302_976),
+    "dsprites conv": ("object_akorn", dict(ch=128, psize=4, imsize=64, c_norm="none",
+                                           connectivity="conv", ksize=7), 1_007_104),
+    "clevr attn": ("object_akorn", dict(ch=256, psize=8, imsize=128, c_norm="none"), 1_167_104),
+    "clevr conv": ("object_akorn", dict(ch=256, psize=8, imsize=128, c_norm="none",
+                                        connectivity="conv", ksize=7), 4_049_920),
+    "clevrtex itrsa L=1": ("object_vit", dict(ch=256, psize=8, imsize=128), 1_168_128),
+    "clevrtex itrsa L=2": ("object_vit", dict(ch=256, psize=8, imsize=128, num_layers=2),
+                           1_695_232),
+    "sudoku akorn": ("sudoku_akorn", dict(), 2_982_412 - 81 * 512),
+    "sudoku itrsa": ("sudoku_transformer", dict(), 2_155_017),
+    "sudoku transformer": ("sudoku_transformer", dict(num_layers=8, steps=1), 16_874_505),
+    "cifar akorn": ("classifier_akorn", dict(), 7_023_760),
+}
+
+
+@pytest.mark.parametrize("row", sorted(PARAM_COUNTS))
+def test_parameter_counts_match_reference(row):
+  name, kw, want = PARAM_COUNTS[row]
+  model = nnx.eval_shape(lambda: models.build(name, rngs=nnx.Rngs(0), **kw))
+  assert layers.count_params(model) == want
+
+
+def test_unknown_model_names_suggestion():
+  with pytest.raises(ValueError, match="did you mean 'sudoku_akorn'"):
+    models.build("sudoku_akorm", rngs=nnx.Rngs(0))
+
+
+def _images(b=3, size=20):
+  return jax.random.uniform(jax.random.key(0), (b, size, size, 3))
+
+
+def test_object_akorn_outputs_and_key_dependence():
+  model = models.ObjectAKOrN(rngs=nnx.Rngs(0), ch=12, n=4, heads=3, psize=4, imsize=20, steps=2,
+                             num_layers=2, connectivity=("attn", "conv"), ksize=3)
+  z, aux = model(_images(), key=jax.random.key(1), return_states=True)
+  assert z.shape == (3, 12) and aux["features"].shape == (3, 5, 5, 12)
+  assert [e.shape for e in aux["energies"]] == [(3, 3), (3, 3)]
+  assert aux["states"][0].shape == (3, 5, 5, 12) and aux["states"][1].shape == (2, 3, 5, 5, 12)
+  z_same, _ = model(_images(), key=jax.random.key(1))
+  z_other, _ = model(_images(), key=jax.random.key(2))
+  np.testing.assert_array_equal(z, z_same)
+  assert not np.allclose(z, z_other)
+  # Test-time extension of T.
+  _, aux = model(_images(), key=jax.random.key(1), steps=5)
+  assert aux["energies"][0].shape == (6, 3)
+
+
+def test_object_akorn_without_gta_uses_positional_maps():
+  model = models.ObjectAKOrN(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=20, steps=1,
+                             gta=False)
+  assert model.pemb_x is not None and model.pemb_x.shape == (5, 5, 8)
+  z, _ = model(_images(), key=jax.random.key(0))
+  assert z.shape == (3, 8)
+
+
+def test_sudoku_akorn_givens_start_at_embedding_and_shapes():
+  model = models.SudokuAKOrN(rngs=nnx.Rngs(0), ch=16, heads=2, steps=2)
+  puzzle = jax.random.randint(jax.random.key(3), (3, 9, 9), 0, 10)
+  logits, aux = model(puzzle, key=jax.random.key(4), return_states=True)
+  assert logits.shape == (3, 9, 9, 9) and aux["energies"][0].shape == (3, 3)
+  assert isinstance(model.gamma, nnx.Param)  # Sudoku learns its step size (SPEC §4.4)
+  # With every cell given, the initial state does not depend on the key.
+  full = jnp.ones((1, 9, 9), jnp.int32) * 5
+  a, _ = model(full, key=jax.random.key(0))
+  b, _ = model(full, key=jax.random.key(1))
+  np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_classifier_akorn_train_eval_and_ensemble():
+  model = models.ClassifierAKOrN(rngs=nnx.Rngs(0), ch=4, steps=1)
+  imgs = _images(2, 16)
+  logits, aux = model(imgs, key=jax.random.key(0))
+  assert logits.shape == (2, 10) and len(aux["energies"]) == 3
+  model.eval()
+  e1, _ = model(imgs, key=jax.random.key(0), ensemble=3)
+  assert e1.shape == (2, 10)
+  # The transition conv is ONE module shared by x and c (SPEC §9.1 item 7): 2 for 3 stages.
+  assert len(model.transitions) == 2
+
+
+def test_baselines_shapes():
+  vit = models.ObjectViT(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=20, steps=2)
+  z, aux = vit(_images())
+  assert z.shape == (3, 8) and aux["features"].shape == (3, 5, 5, 8)
+  tf = models.SudokuTransformer(rngs=nnx.Rngs(0), ch=8, heads=2, steps=2)
+  logits, _ = tf(jnp.zeros((2, 9, 9), jnp.int32))
+  assert logits.shape == (2, 9, 9, 9)
+
+
+def test_gradients_are_finite_for_every_model_and_bf16_state_stays_f32():
+  cases = [
+      (models.ObjectAKOrN(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=20, steps=2,
+                          dtype=jnp.bfloat16), _images()),
+      (models.SudokuAKOrN(rngs=nnx.Rngs(0), ch=8, heads=2, steps=2),
+       jnp.zeros((2, 9, 9), jnp.int32).at[:, 0, 0].set(3)),
+      (models.ClassifierAKOrN(rngs=nnx.Rngs(0), ch=4, steps=1), _images(2, 16)),
+  ]
+  for model, inputs in cases:
+    def loss(m):
+      out, aux = m(inputs, key=jax.random.key(0), return_states=True)
+      return jnp.mean(out ** 2), aux
+    (_, aux), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+    leaves = jax.tree.leaves(grads)
+    assert leaves and all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+    assert all(s.dtype == jnp.float32 for s in aux["states"][1:])
