@@ -24,20 +24,8 @@ from akorn_jax.train.task import Task
 # ------------------------------------------------------------------------------------------------
 
 
-def model_kwargs(config: ml_collections.ConfigDict) -> tuple[str, dict[str, Any]]:
-  """(model name, constructor kwargs) from `config.model`."""
-  kw = config.model.to_dict()
-  name = kw.pop("name")
-  dtype = kw.pop("dtype", "float32")
-  kw["dtype"] = None if dtype in (None, "float32") else jnp.dtype(dtype)
-  if "attn_impl" in kw:
-    kw["attn_impl"] = kw["attn_impl"] or None
-  return name, {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
-
-
 def build_model(config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Module:
-  name, kw = model_kwargs(config)
-  return models.build(name, rngs=rngs, **kw)
+  return models.from_config(config.model, rngs=rngs)
 
 
 def source(config: ml_collections.ConfigDict, split: str):
@@ -80,7 +68,7 @@ def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdi
   for steps in sorted({int(config.model.steps), int(config.eval.steps)}):
     res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
                                       num_starts=(1,), vote_types=("confidence",),
-                                      chunk=config.eval.chunk, progress=False)
+                                      chunk=config.eval.chunk)
     out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
   return out
 

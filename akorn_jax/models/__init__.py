@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
+from typing import Any
 
+import jax.numpy as jnp
 from flax import nnx
 
 from akorn_jax.models.baselines import ObjectViT, SudokuTransformer
@@ -29,5 +32,19 @@ def build(name: str, *, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
   return MODELS[name](rngs=rngs, **kwargs)
 
 
-__all__ = ["MODELS", "build", "ObjectAKOrN", "ObjectViT", "SudokuAKOrN", "SudokuTransformer",
+def from_config(model_config: Mapping[str, Any], *, rngs: nnx.Rngs) -> nnx.Module:
+  """Builds a model from a config's `model` section: "name" plus constructor keywords.
+
+  Config values map to Python ones: "dtype" names the compute dtype ("float32" = default), an
+  empty string means None (ml_collections fields cannot hold None once typed) and lists (from JSON)
+  become tuples.
+  """
+  kw = {k: tuple(v) if isinstance(v, list) else (None if v == "" else v)
+        for k, v in dict(model_config).items() if k != "name"}
+  dtype = kw.pop("dtype", None)
+  kw["dtype"] = None if dtype in (None, "float32") else jnp.dtype(dtype)
+  return build(model_config["name"], rngs=rngs, **kw)
+
+
+__all__ = ["MODELS", "build", "from_config", "ObjectAKOrN", "ObjectViT", "SudokuAKOrN", "SudokuTransformer",
            "ClassifierAKOrN"]

@@ -1,0 +1,293 @@
+"""Sudoku evaluation with batched energy voting (SPEC §6.2, §10), and the exported-weights format.
+
+Energy voting runs every puzzle from K independent random initial states and keeps, per puzzle, the
+start whose score is lowest. The reference loops over puzzles one at a time; here all
+(puzzle, start) pairs form rows of one jitted computation, cut into equal chunks, so K = 4096 over
+thousands of puzzles is a handful of large batches. Start k of puzzle i always draws its initial
+oscillators from `fold_in(fold_in(key, i), k)`: results do not depend on the chunk size, and the
+first K of K_max starts are exactly a run with K starts (the K values are nested subsets).
+
+Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E(x_0) … E(x_T):
+
+* "last": the reference's default, its last list entry E(x_{T-1}).
+* "sum": the reference's README setting, the sum of its list [0, E(x_0) … E(x_{T-1})].
+* "final": E(x_T), the energy of the state the readout actually sees (our addition, SPEC §10).
+* "confidence": minus the mean over blank cells of the top softmax probability; the only score of
+  deterministic models (no energies), for which K = 1.
+
+Exported weights (`export_weights` / `load_exported`): a folder holding `weights.npz` (the flattened
+nnx state, keys are '/'-joined paths such as `klayers/0/connectivity/qkv/kernel`), `config.json`
+(the model config: "name" plus the model's keyword arguments) and `SHA256SUMS` (sha256sum format),
+checked before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.nnx as nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+from jax.typing import ArrayLike
+
+from akorn_jax import metrics
+from akorn_jax import models
+
+VOTE_TYPES = ("last", "sum", "final", "confidence")
+WEIGHTS_FILE, CONFIG_FILE, SUMS_FILE = "weights.npz", "config.json", "SHA256SUMS"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores and the batched runner
+# ---------------------------------------------------------------------------------------------
+
+
+def vote_scores(energies: jax.Array | None, logits: jax.Array, puzzle: jax.Array,
+                vote_type: str) -> jax.Array:
+  """Per-sample voting score, lower is better.
+
+  Args:
+    energies: [T+1, N] last-layer energies E(x_0) … E(x_T); may be None for "confidence".
+    logits: [N, 9, 9, 9] (class k = digit k+1).
+    puzzle: [N, 9, 9] int, 0 = blank.
+    vote_type: one of VOTE_TYPES (see the module docstring).
+
+  Returns:
+    [N] float32 scores.
+  """
+  if vote_type == "confidence":
+    top = jnp.max(jax.nn.softmax(logits.astype(jnp.float32), axis=-1), axis=-1)  # [N, 9, 9]
+    blank = (puzzle == 0).astype(jnp.float32)
+    # A full board has no blank cell: score 0 rather than 0/0.
+    return -jnp.sum(top * blank, axis=(1, 2)) / jnp.maximum(jnp.sum(blank, axis=(1, 2)), 1.0)
+  if vote_type not in VOTE_TYPES:
+    raise ValueError(f"Unknown vote type {vote_type!r}; expected one of {VOTE_TYPES}.")
+  if energies is None:
+    raise ValueError(f"Vote type {vote_type!r} needs energies, but the model returned none; "
+                     "use 'confidence' for deterministic models.")
+  if vote_type == "last":
+    return energies[-2]
+  if vote_type == "sum":
+    return jnp.sum(energies[:-1], axis=0)
+  return energies[-1]
+
+
+def has_energies(model: nnx.Module, steps: int | None = None) -> bool:
+  """Whether `model` reports Kuramoto energies (False for deterministic baselines); traces only."""
+  out = jax.eval_shape(lambda: model(jnp.zeros((1, 9, 9), jnp.int32), key=jax.random.key(0),
+                                     steps=steps)[1])
+  return bool(out.get("energies"))
+
+
+@functools.cache
+def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ...]):
+  """The jitted forward pass over a chunk of (puzzle, start) rows, cached so that repeated
+  evaluations of one architecture (e.g. during training) compile once per chunk shape."""
+
+  @jax.jit
+  def run(state: nnx.State, key: jax.Array, boards: jax.Array, puzzle_idx: jax.Array,
+          start_idx: jax.Array) -> tuple[jax.Array, jax.Array]:
+    model = nnx.merge(graphdef, state)
+
+    def one(board, i, k):
+      # Batch of one per row, vmapped: each row gets its own key, so a row's result does not
+      # depend on which chunk it lands in.
+      logits, aux = model(board[None], key=jax.random.fold_in(jax.random.fold_in(key, i), k),
+                          steps=steps)
+      energies = aux["energies"][-1] if aux.get("energies") else None
+      return logits[0], jnp.stack([vote_scores(energies, logits, board[None], v)[0]
+                                   for v in vote_types])
+
+    logits, scores = jax.vmap(one)(boards, puzzle_idx, start_idx)  # [R, 9, 9, 9], [R, V]
+    return (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8), scores
+
+  return run
+
+
+def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: int | None,
+               num_starts: int, vote_types: Sequence[str] = VOTE_TYPES,
+               chunk: int = 8192) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """Runs every puzzle from `num_starts` random initial states, as chunks of (puzzle, start) rows.
+
+  Args:
+    model: `model(puzzle [B, 9, 9], *, key, steps) -> (logits [B, 9, 9, 9], aux)`, an nnx.Module.
+    puzzles: [N, 9, 9] int, 0 = blank.
+    key: PRNG key; start k of puzzle i uses `fold_in(fold_in(key, i), k)`.
+    steps: Kuramoto steps T (None: the model's own).
+    num_starts: K, starts per puzzle.
+    vote_types: scores to compute (see `vote_scores`).
+    chunk: rows per forward pass; the last chunk is padded so there is one compilation.
+
+  Returns:
+    (predictions uint8 [N, K, 9, 9] digits 1..9, {vote type: float32 [N, K] score}).
+  """
+  puzzles = np.asarray(puzzles)
+  num = len(puzzles)
+  rows = num * num_starts
+  chunk = min(chunk, rows)
+  graphdef, state = nnx.split(model)
+  vote_types = tuple(vote_types)
+  run = _runner(graphdef, steps, vote_types)
+  preds = np.zeros((rows, 9, 9), np.uint8)
+  scores = np.zeros((rows, len(vote_types)), np.float32)
+  for lo in tqdm.tqdm(range(0, rows, chunk), desc="sudoku voting", unit="chunk", disable=None):
+    idx = np.arange(lo, lo + chunk)
+    idx[idx >= rows] = 0  # padding rows repeat row 0; their results are dropped
+    puzzle_idx, start_idx = idx // num_starts, idx % num_starts
+    p, s = run(state, key, puzzles[puzzle_idx].astype(np.int32), puzzle_idx.astype(np.int32),
+               start_idx.astype(np.int32))
+    take = min(chunk, rows - lo)
+    preds[lo:lo + take], scores[lo:lo + take] = np.asarray(p)[:take], np.asarray(s)[:take]
+  return (preds.reshape(num, num_starts, 9, 9),
+          {v: scores[:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
+
+
+def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike, *, key: jax.Array,
+                    steps: int | None, num_starts: Sequence[int] = (1, 16, 100, 1024, 4096),
+                    vote_types: Sequence[str] = VOTE_TYPES, chunk: int = 8192) -> dict[str, float]:
+  """Board accuracy with energy voting over K random starts, for every K and vote type.
+
+  All K_max = max(num_starts) starts run once; K uses the first K of them. A deterministic model
+  (no energies) is run once per puzzle and scored with K = 1 and "confidence" only.
+
+  Args:
+    model: see `run_starts`.
+    puzzles: [N, 9, 9] int, 0 = blank.
+    solutions: [N, 9, 9] digits 1..9.
+    key: PRNG key of the random starts.
+    steps: Kuramoto steps T at test time (None: the model's own).
+    num_starts: the K values to report.
+    vote_types: scores to vote with (see `vote_scores`).
+    chunk: (puzzle, start) rows per forward pass.
+
+  Returns:
+    {"acc/K={K}/{vote}": board accuracy of the lowest-score start, "oracle/K={K}": fraction of
+    puzzles that any of the first K starts solves (the upper bound of voting), "acc/K=1": start 0
+    alone, "num_puzzles", "time_s", "puzzles_per_s"} (time includes compilation).
+  """
+  if not num_starts or min(num_starts) < 1:
+    raise ValueError(f"num_starts={tuple(num_starts)}; expected positive numbers of starts K.")
+  if not has_energies(model, steps):
+    if max(num_starts) > 1 or set(vote_types) != {"confidence"}:
+      logging.warning("Model returns no energies (deterministic): evaluating K=1 with 'confidence' "
+                      "only instead of K=%s, votes %s.", tuple(num_starts), tuple(vote_types))
+    num_starts, vote_types = (1,), ("confidence",)
+  puzzles, solutions = np.asarray(puzzles), np.asarray(solutions)
+  k_max = max(num_starts)
+  start = time.perf_counter()
+  preds, scores = run_starts(model, puzzles, key=key, steps=steps, num_starts=k_max,
+                             vote_types=vote_types, chunk=chunk)
+  elapsed = time.perf_counter() - start
+  # correct[i, k]: start k of puzzle i is right on every blank cell (SPEC §6.2).
+  correct = np.all((preds == solutions[:, None]) | (puzzles[:, None] != 0), axis=(2, 3))
+  out = {"acc/K=1": float(correct[:, 0].mean())}
+  for k in sorted(set(num_starts)):
+    out[f"oracle/K={k}"] = float(correct[:, :k].any(axis=1).mean())
+    for v in vote_types:
+      best = np.argmin(scores[v][:, :k], axis=1)
+      chosen = preds[np.arange(len(preds)), best]
+      out[f"acc/K={k}/{v}"] = float(metrics.board_accuracy(chosen, solutions, puzzles))
+  out.update(num_puzzles=float(len(puzzles)), time_s=elapsed, puzzles_per_s=len(puzzles) / elapsed)
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Exported weights: npz + config.json + SHA256SUMS
+# ---------------------------------------------------------------------------------------------
+
+
+def _sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def export_weights(model: nnx.Module, config: Mapping[str, Any], folder: str) -> None:
+  """Writes `model`'s state (e.g. the EMA weights) and its model config to `folder`.
+
+  Args:
+    model: the model to export.
+    config: the model config that rebuilds it with `build_model` ("name" + keyword arguments).
+    folder: created if missing; weights.npz, config.json and SHA256SUMS are overwritten.
+  """
+  os.makedirs(folder, exist_ok=True)
+  arrays = {"/".join(map(str, path)): np.asarray(var[...])
+            for path, var in nnx.to_flat_state(nnx.state(model))}
+  np.savez(os.path.join(folder, WEIGHTS_FILE), **arrays)
+  with open(os.path.join(folder, CONFIG_FILE), "w") as f:
+    json.dump(dict(config), f, indent=2, sort_keys=True)
+    f.write("\n")
+  sums = "".join(f"{_sha256(os.path.join(folder, name))}  {name}\n"
+                 for name in (WEIGHTS_FILE, CONFIG_FILE))
+  with open(os.path.join(folder, SUMS_FILE), "w") as f:
+    f.write(sums)
+
+
+def verify_checksums(folder: str) -> None:
+  """Checks weights.npz and config.json of an exported folder against its SHA256SUMS.
+
+  Raises:
+    FileNotFoundError: a file is missing.
+    ValueError: SHA256SUMS lacks a file, or a file's SHA-256 differs from the recorded one.
+  """
+  sums_path = os.path.join(folder, SUMS_FILE)
+  for name in (SUMS_FILE, WEIGHTS_FILE, CONFIG_FILE):
+    if not os.path.isfile(os.path.join(folder, name)):
+      raise FileNotFoundError(f"No {name} in {folder!r}; expected an exported checkpoint "
+                              f"({WEIGHTS_FILE}, {CONFIG_FILE}, {SUMS_FILE}) written by export_weights.")
+  with open(sums_path) as f:
+    recorded = {name.lstrip("*"): digest for digest, name in (line.split(maxsplit=1)
+                                                               for line in f.read().split("\n") if line)}
+  for name in (WEIGHTS_FILE, CONFIG_FILE):
+    if name not in recorded:
+      raise ValueError(f"{sums_path!r} has no entry for {name}; expected one per file. Export again.")
+    actual = _sha256(os.path.join(folder, name))
+    if actual != recorded[name]:
+      raise ValueError(f"SHA-256 mismatch for {os.path.join(folder, name)!r}: file has {actual}, "
+                       f"{SUMS_FILE} records {recorded[name]}. The file is corrupt or was modified; "
+                       "restore it (reinstall the package or export again). Refusing to load it.")
+
+
+def load_exported(folder: str) -> tuple[nnx.Module, dict[str, Any]]:
+  """Loads a folder written by `export_weights`, after checking its SHA-256 sums.
+
+  Returns:
+    (model in eval mode, model config).
+
+  Raises:
+    FileNotFoundError, ValueError: missing files, a checksum mismatch, or weights that do not fit
+      the config's model (missing/extra arrays or wrong shapes, each named).
+  """
+  verify_checksums(folder)
+  with open(os.path.join(folder, CONFIG_FILE)) as f:
+    config = json.load(f)
+  graphdef, abstract = nnx.split(nnx.eval_shape(lambda: models.from_config(config, rngs=nnx.Rngs(0))))
+  flat = nnx.to_flat_state(abstract)
+  with np.load(os.path.join(folder, WEIGHTS_FILE), allow_pickle=False) as z:
+    arrays = {name: z[name] for name in z.files}
+  expected = {"/".join(map(str, path)): var.get_value() for path, var in flat}  # ShapeDtypeStructs
+  if set(expected) != set(arrays):
+    raise ValueError(f"{folder!r}: weights do not match model {config['name']!r} built from "
+                     f"{CONFIG_FILE}: missing {sorted(set(expected) - set(arrays))}, unexpected "
+                     f"{sorted(set(arrays) - set(expected))}. Export the weights and config together.")
+  for name, spec in expected.items():
+    if arrays[name].shape != spec.shape:
+      raise ValueError(f"{folder!r}: array {name!r} has shape {arrays[name].shape}, the model built "
+                       f"from {CONFIG_FILE} expects {spec.shape}. Export weights and config together.")
+  state = nnx.from_flat_state(
+      [(path, var.replace(jnp.asarray(arrays[name], spec.dtype)))
+       for (path, var), (name, spec) in zip(flat, expected.items())])
+  model = nnx.merge(graphdef, state)
+  model.eval()
+  return model, config

@@ -1,0 +1,246 @@
+"""The one training loop of every task: `train_and_evaluate(config, workdir)`.
+
+Read top to bottom: setup (mesh, optimiser, the jitted step), state (created sharded, or resumed
+from the workdir's latest checkpoint together with the data position), the loop (log, check for
+NaN, checkpoint, evaluate the EMA model, stop cleanly on SIGTERM) and the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any
+
+import flax.nnx as nnx
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from akorn_jax.data import pipeline
+from akorn_jax.train import checkpoint as ckpt_lib
+from akorn_jax.train import ema as ema_lib
+from akorn_jax.train import logging as log_lib
+from akorn_jax.train import sharding as shard_lib
+from akorn_jax.train import state as state_lib
+from akorn_jax.train.task import Task
+
+
+def _local(tree: Any) -> Any:
+  """Host numpy copies of replicated arrays (also on multi-host, where they are not fully
+  addressable and `jax.device_get` would refuse)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """What a run derives from its config before touching any data."""
+  mesh: jax.sharding.Mesh
+  graphdef: nnx.GraphDef
+  tx: optax.GradientTransformation
+  init_fn: Callable[[], state_lib.TrainState]  # jitted, returns the state already sharded
+  abstract_state: state_lib.TrainState  # ShapeDtypeStructs with shardings, the restore target
+  shardings: state_lib.TrainState
+
+
+def setup(config: ml_collections.ConfigDict, task: Task) -> Setup:
+  """Mesh, optimiser and a sharded initialiser for `task`'s model under `config`."""
+  mesh = shard_lib.make_mesh(config.mesh)
+  tx = state_lib.make_optimizer(config.optim, config.train.num_steps)
+  model_key, loop_key = jax.random.split(jax.random.key(config.seed))
+
+  def init() -> state_lib.TrainState:
+    return state_lib.init_state(task.build_model(config, nnx.Rngs(model_key)), tx, loop_key)
+
+  graphdef, _, _ = state_lib.split_model(
+      nnx.eval_shape(lambda: task.build_model(config, nnx.Rngs(model_key))))
+  abstract = jax.eval_shape(init)
+  shardings = shard_lib.state_shardings(abstract, mesh)
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract, shardings)
+  return Setup(mesh, graphdef, tx, jax.jit(init, out_shardings=shardings), abstract, shardings)
+
+
+def ema_model(s: Setup, state: state_lib.TrainState) -> nnx.Module:
+  """The EMA model of `state` in eval mode."""
+  model = nnx.merge(s.graphdef, state.ema["params"], state.ema["rest"])
+  model.eval()
+  return model
+
+
+def load_model(config: ml_collections.ConfigDict, workdir: str, *, task: Task | None = None,
+               ema: bool = True) -> tuple[nnx.Module, int]:
+  """(model in eval mode, step) from the latest checkpoint of `workdir`: the EMA model, or the
+  online one with `ema=False`."""
+  task = task or _default_task(config)
+  s = setup(config, task)
+  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=1)
+  step = checkpointer.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"No checkpoint under {workdir}; train first or pass a run's workdir.")
+  state, _ = checkpointer.restore(step, s.abstract_state)
+  checkpointer.close()
+  if ema:
+    return ema_model(s, state), step
+  model = nnx.merge(s.graphdef, state.params, state.rest)
+  model.eval()
+  return model, step
+
+
+def count_params(config: ml_collections.ConfigDict, *, task: Task | None = None) -> int:
+  """The number of trainable (`nnx.Param`) scalars of the task's model; nothing is allocated."""
+  task = task or _default_task(config)
+  model = nnx.eval_shape(lambda: task.build_model(config, nnx.Rngs(0)))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def _default_task(config: ml_collections.ConfigDict) -> Task:
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top  (the owner's registry)
+  return tasks.get_task(config)
+
+
+def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
+  """The jitted train step `update_fn(state, batch) -> (state, metrics)`, state donated.
+
+  One step: fold the loop key with the step, the task's on-device batch preparation
+  (augmentation), forward + loss, grads w.r.t. nnx.Param, optax update, EMA update. The benchmark
+  times exactly this function.
+  """
+  schedule = state_lib.learning_rate(config.optim, int(config.train.num_steps))
+  ema_kw = dict(beta=config.ema.beta, update_every=config.ema.update_every,
+                update_after_step=config.ema.update_after_step)
+
+  def update_fn(state: state_lib.TrainState,
+                batch: dict[str, jax.Array]) -> tuple[state_lib.TrainState, dict[str, jax.Array]]:
+    key = jax.random.fold_in(state.rng, state.step)
+    aug_key, loss_key = jax.random.split(key)
+    if task.prepare_batch is not None:
+      batch = task.prepare_batch(batch, aug_key)
+
+    def loss_fn(params: nnx.State) -> tuple[jax.Array, Any]:
+      model = nnx.merge(s.graphdef, params, state.rest, copy=True)
+      loss, metrics = task.loss_fn(model, batch, loss_key)
+      return loss, (metrics, state_lib.split_model(model)[2])  # BatchNorm may have updated rest
+
+    (loss, (metrics, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = s.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # ema_pytorch's update() runs after the optimiser step with s = previous calls = state.step.
+    w = ema_lib.ema_weight(state.step, **ema_kw)
+    ema = {"params": ema_lib.ema_update(state.ema["params"], params, w),
+           "rest": ema_lib.ema_update(state.ema["rest"], rest, w)}
+    metrics = {"loss": loss, **metrics, "grad_norm": optax.global_norm(grads),
+               "lr": schedule(state.step)}
+    new_state = state_lib.TrainState(step=state.step + 1, params=params, rest=rest,
+                                     opt_state=opt_state, ema=ema, rng=state.rng)
+    return new_state, metrics
+
+  return jax.jit(update_fn, donate_argnums=0,
+                 out_shardings=(s.shardings, shard_lib.replicated(s.mesh)))
+
+
+CONFIG_FILE = "config.json"
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Saves the run's config next to its checkpoints (evaluators and the Sudoku CLI read it)."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = os.path.join(workdir, CONFIG_FILE + ".tmp")
+    with open(tmp, "w") as f:
+      f.write(config.to_json_best_effort(indent=1))
+    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       task: Task | None = None) -> dict[str, float]:
+  """Trains `task` under `config`, resuming from `workdir` when it holds a checkpoint.
+
+  Args:
+    config: the locked experiment config (keys: seed, data, optim, ema, train, checkpoint, mesh).
+    workdir: run directory: checkpoints/, metrics.jsonl, tb/ and whatever the evaluator writes.
+    task: defaults to `akorn_jax.tasks.get_task(config)`.
+
+  Returns:
+    The metrics of the last step and of the final evaluation.
+
+  Raises:
+    FloatingPointError: a logged or checkpointed step has a non-finite metric.
+    SystemExit: code 0 after saving, when SIGTERM arrived.
+  """
+  task = task or _default_task(config)
+  num_steps = int(config.train.num_steps)
+
+  # ----------------------------------------------------------------------------------------------
+  # Setup: mesh, optimiser, the jitted step.
+  # ----------------------------------------------------------------------------------------------
+  s = setup(config, task)
+  if config.data.batch_size % s.mesh.size:
+    raise ValueError(f"config.data.batch_size={config.data.batch_size} must divide by the "
+                     f"{s.mesh.size} devices of the mesh; pick a multiple or set config.mesh.data.")
+  update_fn = make_update_fn(config, task, s)
+  _write_config(config, workdir)
+
+  # ----------------------------------------------------------------------------------------------
+  # State: resume from the workdir's latest checkpoint, else initialise (already sharded).
+  # ----------------------------------------------------------------------------------------------
+  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=config.checkpoint.every_steps,
+                                       max_to_keep=config.checkpoint.max_to_keep)
+  state, data_state = checkpointer.restore_or_init(s.init_fn, s.abstract_state)
+  step = int(_local(state.step))
+  data_iter = pipeline.train_iterator(
+      task.source(config, "train"), batch_size=config.data.batch_size, seed=config.seed,
+      shuffle=config.data.shuffle, num_workers=config.data.num_workers)
+  if data_state is not None:
+    data_iter.set_state(data_state)
+  writer = log_lib.MetricWriter(workdir, total_steps=num_steps, initial_step=step)
+  preemption = ckpt_lib.PreemptionFlag()
+
+  def evaluate() -> dict[str, float]:
+    if task.evaluate is None:
+      return {}
+    out = task.evaluate(ema_model(s, state), config, workdir, step,
+                        jax.random.fold_in(jax.random.key(config.seed), step))
+    images = {k: v for k, v in out.items() if np.ndim(v) == 3}
+    if config.train.log_images:
+      writer.write_images(step, images)
+    scalars = {k: float(v) for k, v in out.items() if k not in images}
+    writer.write_scalars(step, scalars)
+    return scalars
+
+  # ----------------------------------------------------------------------------------------------
+  # Loop.
+  # ----------------------------------------------------------------------------------------------
+  results: dict[str, float] = {}
+  try:
+    while step < num_steps:
+      state, metrics = update_fn(state, shard_lib.global_batch(next(data_iter), s.mesh))
+      step += 1
+      writer.advance()
+      last = step == num_steps
+      stop = preemption.reached(step)
+      log = step % config.train.log_every == 0 or last
+      save = checkpointer.due(step) or last or stop
+      if log or save:
+        # The NaN check runs before any save, so a checkpoint never holds a diverged state.
+        results = {k: float(v) for k, v in _local(metrics).items()}
+        log_lib.check_finite(step, results)
+      if log:
+        writer.write_scalars(step, results)
+      if save:
+        checkpointer.save(step, state, data_iter.get_state())
+      if stop:
+        raise SystemExit(0)
+      if last or (config.train.eval_every and step % config.train.eval_every == 0):
+        results.update(evaluate())
+  # ----------------------------------------------------------------------------------------------
+  # End: finish pending saves (also on errors, so the last good checkpoint completes).
+  # ----------------------------------------------------------------------------------------------
+  finally:
+    preemption.restore()
+    checkpointer.close()
+    writer.close()
+    if hasattr(data_iter, "close"):
+      data_iter.close()
+  return results

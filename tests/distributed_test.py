@@ -1,0 +1,66 @@
+"""Two JAX processes on localhost (CPU collectives over gloo) train like one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+import train_test as toy
+from akorn_jax.train import loop
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+
+CHILD = f"""
+import sys
+sys.path[:0] = [{TESTS!r}, {ROOT!r}]
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+from akorn_jax.train import loop, sharding
+assert sharding.maybe_initialize_distributed()
+assert jax.process_count() == 2 and jax.device_count() == 4, (jax.process_count(), jax.devices())
+import train_test as toy
+task = toy.toy_task()
+task = type(task)(**{{**task.__dict__, "evaluate": None}})  # the toy evaluator is single-host
+loop.train_and_evaluate(toy.toy_config(), sys.argv[1], task=task)
+print("child done", jax.process_index())
+"""
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one(tmp_path):
+  workdir = str(tmp_path / "two")
+  port = _free_port()
+  procs = []
+  for pid in range(2):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu", "JAX_COORDINATOR_ADDRESS": f"localhost:{port}",
+           "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(pid)}
+    procs.append(subprocess.Popen([sys.executable, "-c", CHILD, workdir], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+  try:  # a timeout, not a hang, if the pair never meets (e.g. a blocked port)
+    outs = [p.communicate(timeout=200)[0].decode() for p in procs]
+  finally:
+    for p in procs:  # never leave a half of the pair waiting on its peer
+      if p.poll() is None:
+        p.kill()
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-4000:]
+
+  # One process, one device, the same global batches (the pipeline splits each global batch).
+  loop.train_and_evaluate(toy.toy_config(**{"mesh.data": 1}), str(tmp_path / "one"),
+                          task=toy.toy_task())
+  two, one = toy.final_params(workdir), toy.final_params(str(tmp_path / "one"))
+  assert two.keys() == one.keys() and len(one) == 13
+  for k in one:
+    np.testing.assert_allclose(two[k], one[k], atol=1e-5, err_msg=k)
+  assert [m["step"] for m in toy.read_metrics(workdir)] == [1, 2, 3]  # process 0 logs alone
