@@ -57,6 +57,10 @@ def get_config(arg: str | None = None):
   c.eval.attacks = ("noise", "fgsm", "pgd", "apgd_ce", "apgd_dlr")
   c.eval.pgd_steps = 20
   c.eval.eot = 4
+  c.eval.eps_sweep = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255, 128 / 255)
+  c.eval.corruptions = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
+                        "defocus_blur", "gaussian_blur", "contrast", "brightness", "saturate",
+                        "fog", "pixelate", "jpeg_compression")  # our implementations
   c.eval.corruption_severities = (1, 2, 3, 4, 5)
 
   if "tiny" in v:

@@ -90,13 +90,15 @@ def _robustness(model, config, workdir: str, key) -> dict:
       logits_fn, images, labels, jax.random.fold_in(key, 1), attacks=attacks, eps=config.eval.eps,
       eot=config.eval.eot, options=opts)}
   res["accuracy_vs_eps"] = robustness.accuracy_vs_eps(
-      logits_fn, images, labels, jax.random.fold_in(key, 2), eot=config.eval.eot,
-      options={"steps": config.eval.pgd_steps})
+      logits_fn, images, labels, jax.random.fold_in(key, 2), eps_values=tuple(config.eval.eps_sweep),
+      eot=config.eval.eot, options={"steps": config.eval.pgd_steps})
   probs_fn = jax.jit(lambda x, k: jax.nn.softmax(logits_fn(x, k), -1))
   res["calibration"] = corruptions.calibration_report(
       probs_fn, images, labels, jax.random.fold_in(key, 3),
+      corruptions=tuple(config.eval.corruptions),
       severities=tuple(config.eval.corruption_severities))
   probs = np.asarray(probs_fn(images, jax.random.fold_in(key, 4)))
+  os.makedirs(os.path.join(workdir, "pictures"), exist_ok=True)
   res["reliability_diagram"] = corruptions.reliability_diagram(
       probs, labels, os.path.join(workdir, "pictures", "reliability_clean.png"))
   return res

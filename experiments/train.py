@@ -63,8 +63,9 @@ def main(argv: list[str]) -> None:
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
   config = _CONFIG.value
   if _DRY_RUN.value:
-    print(json.dumps({"config": config_flags.get_config_filename(flags.FLAGS["config"]),
-                      "params": loop.count_params(config)}))
+    spec = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--config=")),
+                config_flags.get_config_filename(flags.FLAGS["config"]))
+    print(json.dumps({"config": spec, "params": loop.count_params(config)}))
     return
   if not _WORKDIR.value:
     sys.exit("FATAL: --workdir is required to train (a run directory, e.g. runs/<name>).")

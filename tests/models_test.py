@@ -115,10 +115,13 @@ def test_gradients_are_finite_for_every_model_and_bf16_state_stays_f32():
       (models.ClassifierAKOrN(rngs=nnx.Rngs(0), ch=4, steps=1), _images(2, 16)),
   ]
   for model, inputs in cases:
-    def loss(m):
-      out, aux = m(inputs, key=jax.random.key(0), return_states=True)
-      return jnp.mean(out ** 2), aux
-    (_, aux), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+    @nnx.jit
+    def grad_fn(m, inputs):
+      def loss(m):
+        out, aux = m(inputs, key=jax.random.key(0), return_states=True)
+        return jnp.mean(out ** 2), aux
+      return nnx.value_and_grad(loss, has_aux=True)(m)
+    (_, aux), grads = grad_fn(model, inputs)
     leaves = jax.tree.leaves(grads)
     assert leaves and all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert all(s.dtype == jnp.float32 for s in aux["states"][1:])

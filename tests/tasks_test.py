@@ -1,0 +1,89 @@
+"""End to end, one per task: train 2 steps on the tiny config, checkpoint, resume, evaluate."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from akorn_jax.train import loop
+from configs import cifar_akorn, sudoku_akorn, tetrominoes_akorn
+from experiments import evaluate as evaluate_driver
+
+
+def _logged_steps(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line)["step"] for line in f if '"loss"' in line]
+
+
+def _train_twice(config, workdir):
+  """2 steps, then a restart asked for 3: the second run must resume at step 2, not start over."""
+  config.train.num_steps = 2
+  loop.train_and_evaluate(config, workdir)
+  assert os.path.exists(os.path.join(workdir, "config.json"))
+  config.train.num_steps = 3
+  loop.train_and_evaluate(config, workdir)
+  assert _logged_steps(workdir) == [1, 2, 3]
+
+
+def _small(config, tmp_path):
+  config.data.data_dir = str(tmp_path / "tfds")
+  config.data.batch_size = 8
+  config.data.eval_batch_size = 8
+  config.train.log_every = 1
+  config.checkpoint.every_steps = 1
+  return config
+
+
+def test_sudoku_end_to_end(tmp_path):
+  c = _small(sudoku_akorn.get_config("tiny"), tmp_path)
+  c.data.config = "tiny"
+  c.model.ch, c.model.heads, c.model.steps = 16, 2, 2
+  c.eval.sets = ("sudoku_generated/tiny:test",)
+  c.eval.train_eval_puzzles = c.eval.num_puzzles = 6
+  c.eval.steps, c.eval.num_starts, c.eval.chunk = 3, (1, 2), 16
+  _train_twice(c, str(tmp_path / "run"))
+  out = evaluate_driver.evaluate(c, str(tmp_path / "run"))
+  res = out["sudoku_generated/tiny:test"]
+  assert out["step"] == 3 and res["num_puzzles"] == 6
+  for key in ("acc/K=1/last", "acc/K=2/sum", "acc/K=2/final", "acc/K=2/confidence", "oracle/K=2"):
+    assert 0.0 <= res[key] <= 1.0
+
+
+def test_objects_end_to_end(tmp_path):
+  c = _small(tetrominoes_akorn.get_config("tiny"), tmp_path)
+  c.model.ch, c.model.heads, c.model.steps = 8, 2, 2
+  c.eval.num_images, c.eval.num_pictures, c.eval.uptile = 8, 1, (1, 2)
+  _train_twice(c, str(tmp_path / "run"))
+  out = evaluate_driver.evaluate(c, str(tmp_path / "run"))
+  for k in ("eval/fg_ari_x1", "eval/mbo_x1", "eval/fg_ari_x2", "eval/mbo_x2"):
+    assert 0.0 <= out[k] <= 1.0 or np.isnan(out[k])
+  assert os.listdir(out["pictures"])
+
+
+def test_classification_end_to_end_on_mock_cifar(tmp_path):
+  c = _small(cifar_akorn.get_config("tiny"), tmp_path)
+  c.model.ch = 4
+  c.data.augment = False  # AugMix has its own tests (cifar_data_test); its compile costs ~30 s here
+  c.eval.num_images = 8
+  c.eval.attacks = ("noise", "fgsm")
+  c.eval.corruptions = ("gaussian_noise",)
+  c.eval.corruption_severities = (1,)
+  c.eval.eps_sweep = (0.0, 0.5)
+  with tfds.testing.mock_data(num_examples=16):
+    _train_twice(c, str(tmp_path / "run"))
+    out = evaluate_driver.evaluate(c, str(tmp_path / "run"), robustness=True)
+  assert 0.0 <= out["eval/accuracy"] <= 1.0
+  assert set(out["robust"]) >= {"clean", "random_sign", "fgsm", "worst"}
+  assert "gaussian_noise" in out["calibration"]["corruptions"]
+  assert os.path.exists(out["reliability_diagram"])
+
+
+@pytest.mark.parametrize("bad", ["optim.lrr", "model.chh"])
+def test_locked_configs_reject_unknown_keys(bad):
+  c = sudoku_akorn.get_config("tiny")
+  c.lock()
+  section, key = bad.split(".")
+  with pytest.raises(AttributeError):
+    setattr(c[section], key, 1)
