@@ -345,3 +345,32 @@ def as_tuple(value, length: int, name: str) -> tuple:
 def count_params(module: nnx.Module) -> int:
   """Number of trainable parameters (nnx.Param leaves)."""
   return int(sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param))))
+
+
+def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: Sequence,
+               steps: Sequence[int], *, gamma: jax.Array, return_states: bool = False,
+               transitions: Sequence | None = None) -> tuple[jax.Array, jax.Array, dict]:
+  """The stacking rule of every AKOrN (SPEC §3.3).
+
+  Layer l runs its KLayer for T_l steps from the carried state x with stimulus c, then the next
+  stimulus is c = readout_l(x_T) (recomputed, never carried). With `transitions`, the module
+  transitions[l-1] is applied to both x and c before layer l > 0 (CIFAR's shared strided conv).
+
+  Returns:
+    (x_T of the last layer, its readout c, aux {"energies": [T_l+1, B] per layer,
+    "states": [T_l, B, ...] per layer (with return_states)}).
+  """
+  energies, states = [], []
+  for i, (klayer, readout, t) in enumerate(zip(klayers, readouts, steps)):
+    if transitions is not None and i > 0:
+      x = transitions[i - 1](x).astype(jnp.float32)
+      c = transitions[i - 1](c).astype(jnp.float32)
+    x, aux = klayer(x, c, steps=t, gamma=gamma, return_states=return_states)
+    c = readout(x)
+    energies.append(aux["energies"])
+    if return_states:
+      states.append(aux["states"])
+  out = {"energies": energies}
+  if return_states:
+    out["states"] = states
+  return x, c, out

@@ -9,7 +9,7 @@ from akorn_jax import config_base
 def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: int, ch: int,
                   psize: int, epochs: int, c_norm: str, ksize: int, num_clusters: int,
                   connectivity: str = "attn", num_layers: int = 1, batch_size: int = 256,
-                  lr: float = 1e-3, tiny: bool = False):
+                  lr: float = 1e-3, tiny: bool = False, cpu: bool = False):
   c = config_base.base_config("objects")
 
   # --- data ---------------------------------------------------------------------------------------
@@ -56,6 +56,15 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.eval.pca_dim = 128
   c.eval.num_images = 0              # 0 = whole split
   c.eval.num_pictures = 4
+
+  if cpu:  # the largest run of this protocol a 2-core CPU finishes in ~15 min (results/objects.md)
+    c.model.ch = 64
+    c.data.batch_size = 32
+    c.data.eval_batch_size = 64
+    c.train.num_steps = 1500
+    c.train.log_every = 50
+    c.checkpoint.every_steps = 250
+    c.ema.update_after_step = 100
 
   if tiny:
     c.data.config = "tiny"

@@ -25,6 +25,7 @@ REFERENCE = {
     ("clevrtex_itrsa", "L=2"): 1_695_232, ("sudoku_akorn", None): 2_940_940,
     ("sudoku_itrsa", None): 2_155_017, ("sudoku_transformer", None): 16_874_505,
     ("cifar_akorn", None): 7_023_760,
+    ("cifar_resnet18", None): 11_173_962,  # the standard CIFAR ResNet-18 (not in SPEC §4.7)
 }
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith(("__init__.py", "objects_base.py")))

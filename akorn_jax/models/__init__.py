@@ -9,7 +9,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import nnx
 
-from akorn_jax.models.baselines import ObjectViT, SudokuTransformer
+from akorn_jax.models.baselines import ObjectViT, ResNet18, SudokuTransformer
 from akorn_jax.models.classification import ClassifierAKOrN
 from akorn_jax.models.objects import ObjectAKOrN
 from akorn_jax.models.sudoku import SudokuAKOrN
@@ -20,6 +20,7 @@ MODELS = {
     "sudoku_akorn": SudokuAKOrN,
     "sudoku_transformer": SudokuTransformer,
     "classifier_akorn": ClassifierAKOrN,
+    "resnet18": ResNet18,
 }
 
 
@@ -46,5 +47,5 @@ def from_config(model_config: Mapping[str, Any], *, rngs: nnx.Rngs) -> nnx.Modul
   return build(model_config["name"], rngs=rngs, **kw)
 
 
-__all__ = ["MODELS", "build", "from_config", "ObjectAKOrN", "ObjectViT", "SudokuAKOrN", "SudokuTransformer",
+__all__ = ["MODELS", "build", "from_config", "ResNet18", "ObjectAKOrN", "ObjectViT", "SudokuAKOrN", "SudokuTransformer",
            "ClassifierAKOrN"]

@@ -84,3 +84,52 @@ class SudokuTransformer(nnx.Module):
     for block in self.blocks:
       z = block(z, self.steps if steps is None else steps)
     return self.out(self.norm(z)).reshape(-1, 9, 9, 9).astype(jnp.float32), {}
+
+
+class _BasicBlock(nnx.Module):
+  """ResNet basic block: conv3x3-BN-ReLU-conv3x3-BN plus (projected) shortcut, then ReLU."""
+
+  def __init__(self, in_ch: int, out_ch: int, stride: int, *, rngs: nnx.Rngs, dtype=None,
+               param_dtype=jnp.float32):
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.conv1 = layers.conv(in_ch, out_ch, 3, stride=stride, use_bias=False, **kw)
+    self.bn1 = layers.norm_layer("bn", out_ch, rngs=rngs)
+    self.conv2 = layers.conv(out_ch, out_ch, 3, use_bias=False, **kw)
+    self.bn2 = layers.norm_layer("bn", out_ch, rngs=rngs)
+    needs_proj = stride != 1 or in_ch != out_ch
+    self.proj = nnx.Sequential(
+        layers.conv(in_ch, out_ch, 1, stride=stride, padding=0, use_bias=False, **kw),
+        layers.norm_layer("bn", out_ch, rngs=rngs)) if needs_proj else None
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = jax.nn.relu(self.bn1(self.conv1(x)))
+    y = self.bn2(self.conv2(y))
+    return jax.nn.relu(y + (x if self.proj is None else self.proj(x)))
+
+
+class ResNet18(nnx.Module):
+  """The CIFAR ResNet-18 baseline (3x3 stem, no max-pool, 4 stages of 2 basic blocks, ~11.2M
+  parameters): the non-oscillatory comparison of the paper's robustness/calibration study."""
+
+  def __init__(self, *, rngs: nnx.Rngs, num_classes: int = 10, width: int = 64, dtype=None,
+               param_dtype=jnp.float32):
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.stem = layers.conv(3, width, 3, use_bias=False, **kw)
+    self.bn = layers.norm_layer("bn", width, rngs=rngs)
+    blocks, ch = [], width
+    for stage in range(4):
+      out = width * 2 ** stage
+      for i in range(2):
+        blocks.append(_BasicBlock(ch, out, 2 if (stage > 0 and i == 0) else 1, **kw))
+        ch = out
+    self.blocks = nnx.List(blocks)
+    self.head = layers.linear(ch, num_classes, **kw)
+
+  def __call__(self, images: jax.Array, *, key: jax.Array | None = None,
+               **unused) -> tuple[jax.Array, dict]:
+    """images [B, H, W, 3] in [0, 1] -> (logits [B, classes], {}). `key` is unused."""
+    del key, unused
+    x = jax.nn.relu(self.bn(self.stem((images - 0.5) / 0.5)))
+    for block in self.blocks:
+      x = block(x)
+    return self.head(jnp.mean(x, axis=(1, 2))).astype(jnp.float32), {}

@@ -66,17 +66,6 @@ class ClassifierAKOrN(nnx.Module):
     steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
     c = self.stem((images - 0.5) / 0.5).astype(jnp.float32)
     x = jax.random.normal(key, c.shape, jnp.float32)
-    energies, states = [], []
-    for i, (klayer, readout, t) in enumerate(zip(self.klayers, self.readouts, steps)):
-      if i > 0:
-        transition = self.transitions[i - 1]
-        x, c = transition(x).astype(jnp.float32), transition(c).astype(jnp.float32)
-      x, aux = klayer(x, c, steps=t, gamma=self.gamma[...], return_states=return_states)
-      c = readout(x)
-      energies.append(aux["energies"])
-      if return_states:
-        states.append(aux["states"])
-    out = {"energies": energies}
-    if return_states:
-      out["states"] = states
-    return self.head(jnp.mean(c, axis=(1, 2))).astype(jnp.float32), out
+    _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts, steps, gamma=self.gamma[...],
+                                  return_states=return_states, transitions=self.transitions)
+    return self.head(jnp.mean(c, axis=(1, 2))).astype(jnp.float32), aux

@@ -73,16 +73,12 @@ class ObjectAKOrN(nnx.Module):
     x = jax.random.normal(key, c.shape, jnp.float32)
     if self.pemb_x is not None:
       x, c = x + self.pemb_x[...], c + self.pemb_c[...]
-    energies, states = [], [x]
-    for klayer, readout, t in zip(self.klayers, self.readouts, steps):
-      x, aux = klayer(x, c, steps=t, gamma=self.gamma[...], return_states=return_states)
-      c = readout(x)
-      energies.append(aux["energies"])
-      if return_states:
-        states.append(aux["states"])
+    x_init = x
+    _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts, steps, gamma=self.gamma[...],
+                                  return_states=return_states)
     pooled = jnp.max(c, axis=(1, 2)) if self.maxpool else jnp.mean(c, axis=(1, 2))
     z = self.head2(jax.nn.relu(self.head1(pooled)))
-    out = {"features": c, "energies": energies}
+    aux["features"] = c
     if return_states:
-      out["states"] = states
-    return z.astype(jnp.float32), out
+      aux["states"] = [x_init] + aux["states"]
+    return z.astype(jnp.float32), aux

@@ -60,14 +60,7 @@ class SudokuAKOrN(nnx.Module):
     c = self.embed(puzzle.astype(jnp.int32)).astype(jnp.float32)  # [B, 9, 9, C]
     given = (puzzle > 0)[..., None]
     x = jnp.where(given, c, jax.random.normal(key, c.shape, jnp.float32))
-    energies, states = [], []
-    for klayer, readout in zip(self.klayers, self.readouts):
-      x, aux = klayer(x, c, steps=steps, gamma=self.gamma[...], return_states=return_states)
-      c = readout(x)
-      energies.append(aux["energies"])
-      if return_states:
-        states.append(aux["states"])
-    out = {"energies": energies}
-    if return_states:
-      out["states"] = states
-    return self.out(c).astype(jnp.float32), out
+    _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts,
+                                  (steps,) * len(self.klayers), gamma=self.gamma[...],
+                                  return_states=return_states)
+    return self.out(c).astype(jnp.float32), aux
