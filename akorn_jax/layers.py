@@ -8,6 +8,7 @@ The un-normalised stimulus enters the dynamics directly, so the init scale chang
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,60 @@ def conv(in_ch: int, out_ch: int, ksize: int, *, rngs: nnx.Rngs, stride: int = 1
   init = torch_uniform(in_ch * ksize * ksize)
   return nnx.Conv(in_ch, out_ch, (ksize, ksize), strides=stride, padding=pad, use_bias=use_bias,
                   kernel_init=init, bias_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _same_conv(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
+  """Stride-1 zero-padded convolution, NHWC x HWIO."""
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((pad, pad), (pad, pad)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _same_conv_fwd(x, kernel, pad):
+  return _same_conv(x, kernel, pad), (x, kernel)
+
+
+def _same_conv_bwd(pad, res, dy):
+  x, kernel = res
+  dims = ("NHWC", "HWIO", "NHWC")
+  # dL/dx: correlate with the spatially flipped, in/out-swapped kernel.
+  dx = jax.lax.conv_general_dilated(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2), (1, 1),
+                                    ((pad, pad), (pad, pad)), dimension_numbers=dims)
+  # dL/dk[a, b, i, o] = sum_{n,h,w} x_pad[n, h+a, w+b, i] dy[n, h, w, o]: a convolution with the
+  # input channels as batch and the batch as features.
+  dk = jax.lax.conv_general_dilated(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1),
+                                    ((pad, pad), (pad, pad)), dimension_numbers=dims)
+  return dx, dk.transpose(1, 2, 0, 3)
+
+
+_same_conv.defvjp(_same_conv_fwd, _same_conv_bwd)
+
+
+class CouplingConv(nnx.Conv):
+  """The k x k convolution coupling J of a KLayer (stride 1, 'same' zero padding).
+
+  On the CPU backend its gradient is written out explicitly: inside `lax.scan`, XLA:CPU otherwise
+  leaves the kernel-gradient convolution in a layout it runs ~35x slower (measured: tetro_conv_train
+  12.3 s -> 0.35 s per step, results/benchmarks.md). Other backends use XLA's own gradient.
+  """
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if jax.default_backend() != "cpu":
+      return super().__call__(x)
+    dtype = self.dtype or jnp.result_type(x, self.kernel[...])
+    y = _same_conv(x.astype(dtype), self.kernel[...].astype(dtype), self.kernel_size[0] // 2)
+    return y + self.bias[...].astype(dtype)
+
+
+def coupling_conv(ch: int, ksize: int, *, rngs: nnx.Rngs, dtype: Dtype = None,
+                  param_dtype: Dtype = jnp.float32) -> CouplingConv:
+  """J = k x k convolution C -> C with PyTorch init (odd k)."""
+  if ksize % 2 == 0:
+    raise ValueError(f"The coupling convolution needs an odd kernel size, got ksize={ksize}.")
+  init = torch_uniform(ch * ksize * ksize)
+  pad = ksize // 2
+  return CouplingConv(ch, ch, (ksize, ksize), padding=((pad, pad), (pad, pad)), kernel_init=init,
+                      bias_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
 
 def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs, use_bias: bool = True,
@@ -235,7 +290,7 @@ class KLayer(nnx.Module):
       raise ValueError(f"Natural frequencies need an even oscillator dimension, got n={n}.")
     self.n, self.project, self.remat = n, project, remat
     if connectivity == "conv":
-      self.connectivity = conv(ch, ch, ksize, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+      self.connectivity = coupling_conv(ch, ksize, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
     elif connectivity == "attn":
       self.connectivity = Attention(ch, heads=heads, gta=gta, hw=hw, attn_impl=attn_impl,
                                     rngs=rngs, dtype=dtype, param_dtype=param_dtype)

@@ -145,3 +145,30 @@ def test_klayer_uses_the_kernel():
   got, _ = layer(x, c, steps=3, gamma=jnp.float32(0.2))
   want, _ = kuramoto.integrate(x, c, layer.connectivity, n=4, steps=3, gamma=0.2)
   np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_coupling_conv_gradient_matches_xla():
+  layer = layers.coupling_conv(6, 5, rngs=nnx.Rngs(0))
+  graphdef, state = nnx.split(layer)
+  x = jax.random.normal(jax.random.key(10), (B, H, W, 6))
+  dy = jax.random.normal(jax.random.key(11), (B, H, W, 6))
+
+  def ours(x, k, b):
+    new = jax.tree.map(lambda v: v, state)  # a copy whose kernel and bias are the traced inputs
+    new["kernel"] = nnx.Param(k)
+    new["bias"] = nnx.Param(b)
+    return jnp.sum(nnx.merge(graphdef, new)(x) * dy)
+
+  def xla(x, k, b):
+    y = jax.lax.conv_general_dilated(x, k, (1, 1), ((2, 2), (2, 2)),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+    return jnp.sum(y * dy)
+
+  args = (x, layer.kernel[...], layer.bias[...])
+  np.testing.assert_allclose(ours(*args), xla(*args), rtol=1e-5)
+  g_ours = jax.jit(jax.grad(ours, argnums=(0, 1, 2)))(*args)
+  g_xla = jax.grad(xla, argnums=(0, 1, 2))(*args)
+  for g1, g2 in zip(g_ours, g_xla):
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match="odd kernel size"):
+    layers.coupling_conv(6, 4, rngs=nnx.Rngs(0))
