@@ -25,9 +25,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory with checkpoints.
 _ROBUSTNESS = flags.DEFINE_bool("robustness", False, "Classification: attacks and corruptions.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON output path (default <workdir>/eval_<step>.json).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation's random starts and attacks.")
+_UNTRAINED = flags.DEFINE_bool("untrained", False, "Evaluate the initial weights (a control) "
+                               "instead of the workdir's checkpoint; results go to the workdir.")
 
 
-def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0) -> dict:
+def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
+             untrained: bool = False) -> dict:
   """Runs the task's full evaluation; returns a JSON-able dict."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -35,7 +38,11 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0) -
   from akorn_jax import data, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
 
-  model, step = loop.load_model(config, workdir)
+  if untrained:  # the model exactly as training would start it (same seed), step 0
+    s = loop.setup(config, tasks.get_task(config))
+    model, step = loop.ema_model(s, s.init_fn()), 0
+  else:
+    model, step = loop.load_model(config, workdir)
   key = jax.random.key(seed)
   out: dict = {"step": step, "workdir": workdir, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "device": jax.devices()[0].device_kind}
@@ -148,7 +155,7 @@ def _jsonable(obj):
 def main(argv):
   del argv
   result = _jsonable(evaluate(_CONFIG.value, _WORKDIR.value, robustness=_ROBUSTNESS.value,
-                              seed=_SEED.value))
+                              seed=_SEED.value, untrained=_UNTRAINED.value))
   path = _OUTPUT.value or os.path.join(_WORKDIR.value, f"eval_{result['step']}.json")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w") as f:
