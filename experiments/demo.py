@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags
+from absl import app, flags, logging
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo_sudoku", "Where the demo run lives.")
 _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny config's).")
@@ -23,12 +23,12 @@ EXAMPLE = ("..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # keep the demo's output to what it explains
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
   from akorn_jax import data, layers, tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.data import sudoku  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
   from configs import sudoku_akorn  # pylint: disable=g-import-not-at-top
@@ -71,7 +71,6 @@ def main(argv):
   print("\n== 4. Solving an example puzzle with the checkpoint shipped in the package ==")
   print("(results/sudoku.md: the shipped model is a small CPU-trained one that solves no full board")
   print(" yet; the check below says so honestly rather than falling back to an exact solver.)")
-  print(sudoku.format_board(sudoku.parse_puzzle(EXAMPLE)))
   from experiments import sudoku as sudoku_cli  # pylint: disable=g-import-not-at-top
   code = sudoku_cli.main(["solve", EXAMPLE, "--K=64"])
   print(f"(python -m experiments.sudoku solve ... exited with {code}: 0 = solved, 1 = not solved)")
