@@ -33,7 +33,7 @@ def source(config: ml_collections.ConfigDict, split: str):
                          data_dir=config.data.get("data_dir"))
 
 
-def _parse_set(spec: str) -> tuple[str, str, str]:
+def parse_set(spec: str) -> tuple[str, str, str]:
   """"name/config:split" -> (name, config, split)."""
   name_cfg, _, split = spec.partition(":")
   name, _, cfg = name_cfg.partition("/")
@@ -59,7 +59,7 @@ def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdi
   """Board accuracy (K = 1, training T and T_eval) on the first test set during training."""
   del workdir, step
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
-  name, cfg, split = _parse_set(config.eval.sets[0])
+  name, cfg, split = parse_set(config.eval.sets[0])
   src = data.open_split(name, cfg, split, data_dir=config.data.get("data_dir"))
   n = min(len(src), config.eval.train_eval_puzzles)
   puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
@@ -116,11 +116,11 @@ def objects_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workd
   if k:
     examples = [src[i] for i in range(k)]
     images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
-    feats = np.asarray(feature_fn(images))
+    _, aux = _jit_forward(model, jnp.asarray(images), key, True)  # one pass: features and states
     pred = objects_eval.upsample_nearest(
-        objects_eval.cluster_features(feats, config.eval.num_clusters, config.eval.pca_dim),
+        objects_eval.cluster_features(np.asarray(aux["features"]), config.eval.num_clusters,
+                                      config.eval.pca_dim),
         images.shape[1:3])
-    _, aux = _jit_forward(model, jnp.asarray(images), key, True)
     states = aux["states"][-1]  # last layer: [T, B, h, w, C]
     for i, e in enumerate(examples):
       fig = pictures.object_figure(e["image"], objects_data.eval_labels(e["mask"]), pred[i],

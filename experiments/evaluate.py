@@ -50,7 +50,7 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
   if config.task == "sudoku":
     from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
     for spec in config.eval.sets:
-      name, cfg, split = tasks._parse_set(spec)  # pylint: disable=protected-access
+      name, cfg, split = tasks.parse_set(spec)
       src = data.open_split(name, cfg, split, data_dir=config.data.get("data_dir"))
       n = min(len(src), config.eval.num_puzzles)
       puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
