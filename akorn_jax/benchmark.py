@@ -286,8 +286,8 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
     profile_dir: if set, 3 more steps run inside `jax.profiler.trace(profile_dir)`.
 
   Returns:
-    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, step_mem_gb: XLA's
-    static estimate of one device's buffers for the step).
+    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup and
+    step_mem_gb: XLA's static estimate of one device's buffers for the step).
   """
   if steps < 1 or warmup < 0:
     raise ValueError(f"steps={steps} must be >= 1 and warmup={warmup} >= 0.")
@@ -349,5 +349,5 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
       "peak_mem_gb": _peak_memory_gb(list(s.mesh.devices.flat)), "step_mem_gb": step_mem,
       "remat": bool(config.model.remat),
       "attn_impl": config.model.attn_impl if _has_attention(config) else None,
-      "devices": devices,
+      "devices": devices, "steps": steps, "warmup": warmup,
   }

@@ -19,7 +19,7 @@ FIELDS = {
     "median_step_s": float, "min_step_s": float, "examples_per_s": float, "compile_s": float,
     "params": int, "flops_per_step": float, "tflops_per_s": float, "mfu": (float, type(None)),
     "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": bool,
-    "attn_impl": (str, type(None)), "devices": int,
+    "attn_impl": (str, type(None)), "devices": int, "steps": int, "warmup": int,
 }
 
 

@@ -97,11 +97,12 @@ def test_run_starts_shapes_nesting_and_chunking(tiny_model, boards):
 def test_evaluate_voting_tiny_model_keys(tiny_model, boards):
   out = ev.evaluate_voting(tiny_model, *boards, key=jax.random.key(0), steps=2, num_starts=(1, 4),
                            chunk=5)  # the chunk shape of the test above: no new compilation
-  expected = {"acc/K=1", "num_puzzles", "time_s", "puzzles_per_s"} | {
+  expected = {"acc/K=1", "num_puzzles", "time_s", "puzzles_per_s", "first_chunk_s",
+              "rows_per_s"} | {
       f"oracle/K={k}" for k in (1, 4)} | {f"acc/K={k}/{v}" for k in (1, 4) for v in ev.VOTE_TYPES}
   assert set(out) == expected
   assert all(0.0 <= out[k] <= 1.0 for k in out if k.startswith(("acc", "oracle")))
-  assert out["num_puzzles"] == NUM and out["puzzles_per_s"] > 0
+  assert out["num_puzzles"] == NUM and out["puzzles_per_s"] > 0 and out["rows_per_s"] > 0
 
 
 def test_voting_finds_the_low_energy_solution(boards):

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Everything this project measures on one H200 lease (15 min of device time, one call of <= 10 min):
+#   1. train configs/sudoku_akorn.py (reference settings) for at most TRAIN_S seconds; meanwhile a
+#      one-step pass of the speed suite fills JAX's persistent compilation cache (records with
+#      "steps": 1 in bench.jsonl; their timings are not used, their compile_s is the cold compile
+#      time, measured under that load);
+#   2. export the EMA weights (the package's shipped checkpoint format);
+#   3. voting evaluation at T_eval = 128, sized to its time box (sudoku_eval_gpu.py): 1,000
+#      in-distribution puzzles, then K up to 100 and up to 4096 on as many `hard` puzzles as fit;
+#   4. the speed suite at `full` scale, each item alone in its process, bfloat16 then float32.
+# Every stage has a time box, so whatever finished is under $OUT when the call ends.
+#
+# On the device tool:  bash results/scripts/h200_run.sh   (with `.whl` carried, see results/README)
+# Locally, as a check: OUT=/tmp/h200 SCALE=tiny bash results/scripts/h200_run.sh
+set -u
+OUT=${OUT:-/tmp/h200_out}
+SCALE=${SCALE:-full}            # full (the H200 run) | tiny (a quick rehearsal on a CPU)
+DEADLINE=${DEADLINE:-585}       # seconds after start by which everything has finished
+TRAIN_S=${TRAIN_S:-270}         # training's time box (SIGTERM: it checkpoints and exits 0)
+EVAL_S=${EVAL_S:-120}           # the voting evaluation's time box
+mkdir -p "$OUT"
+START=$(date +%s)
+LOG=$OUT/log.txt
+el() { echo $(( $(date +%s) - START )); }
+log() { echo "[$(el)s] $*" | tee -a "$LOG" >&2; }
+
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+export AKORN_DATA_DIR=/tmp/akorn_data
+export JAX_COMPILATION_CACHE_DIR=/tmp/jax_cache
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+PY=${PY:-python3}
+WHEELS=${WHEELS:-.whl}          # wheels of the packages the device lacks ("none": skip)
+if [ -d "$WHEELS" ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "$WHEELS"/*.whl >>"$LOG" 2>&1 || { log "wheel install failed"; exit 1; }
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+
+if [ "$SCALE" = tiny ]; then
+  CFG=configs/sudoku_akorn.py:tiny; STEPS=2; WARM=1; NPUZ=100
+else
+  CFG=configs/sudoku_akorn.py; STEPS=10; WARM=3; NPUZ=1000
+fi
+ITEMS="sudoku_train sudoku_eval_T128 clevrtex_L1_train clevrtex_L2_train tetro_conv_train cifar_train"
+RUN=/tmp/sudoku_run
+
+log "start: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') scale=$SCALE"
+(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true) >>"$LOG" 2>&1
+$PY -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', \
+flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.devices())" >>"$LOG" 2>&1
+for c in satnet_like hard; do
+  $PY -m experiments.prepare_data --dataset=sudoku_generated/$c >>"$LOG" 2>&1
+done
+log "prepared data"
+
+# --- 1. training || compile-cache warm-up --------------------------------------------------------
+XLA_PYTHON_CLIENT_MEM_FRACTION=0.25 timeout -s TERM -k 40 "$TRAIN_S" \
+  $PY -m experiments.train --config=$CFG --workdir=$RUN --config.train.eval_every=0 \
+  >>"$OUT/train_log.txt" 2>&1 &
+TRAIN_PID=$!
+setsid bash -c "for d in bfloat16 float32; do XLA_PYTHON_CLIENT_MEM_FRACTION=0.6 $PY -m \
+  experiments.benchmark --suite=all --scale=$SCALE --dtype=\$d --steps=1 --warmup=0; done" \
+  >>"$OUT/bench.jsonl" 2>>"$LOG" &
+WARM_PID=$!
+wait $TRAIN_PID; log "training exited with $?"
+kill -TERM -- -$WARM_PID 2>/dev/null; sleep 2; kill -KILL -- -$WARM_PID 2>/dev/null
+log "compile warm-up stopped ($(wc -l <"$OUT/bench.jsonl") items done)"
+cp $RUN/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
+tail -n 5 "$OUT/train_log.txt" >>"$LOG"
+
+# --- 2. export -----------------------------------------------------------------------------------
+$PY -m experiments.sudoku export --workdir=$RUN --out="$OUT/sudoku_akorn" >>"$LOG" 2>&1
+log "export exited with $?"
+
+# --- 3. voting eval, sized to its time box (results/scripts/sudoku_eval_gpu.py) -----------------
+timeout -k 10 $(( EVAL_S + 20 )) $PY results/scripts/sudoku_eval_gpu.py $CFG $RUN \
+  "$OUT/eval.jsonl" $(( $(date +%s) + EVAL_S )) $NPUZ >/dev/null 2>>"$LOG"
+log "eval exited with $?"
+
+# --- 4. speed suite, each item alone --------------------------------------------------------------
+for item in $ITEMS; do
+  for d in bfloat16 float32; do
+    [ "$(el)" -ge $(( DEADLINE - 8 )) ] && { log "speed suite: out of time before $item $d"; break 2; }
+    timeout -k 3 $(( DEADLINE - $(el) )) $PY -m experiments.benchmark --suite=$item \
+      --scale=$SCALE --dtype=$d --steps=$STEPS --warmup=$WARM >>"$OUT/bench.jsonl" 2>>"$LOG"
+    rc=$?; log "bench $item $d exited with $rc"
+    if [ $rc -ne 0 ] && [ $d = bfloat16 ] && [ "$(el)" -lt $(( DEADLINE - 20 )) ]; then
+      timeout -k 3 $(( DEADLINE - $(el) )) $PY -m experiments.benchmark --suite=$item \
+        --scale=$SCALE --dtype=$d --steps=$STEPS --warmup=$WARM --attn_impl=xla \
+        >>"$OUT/bench.jsonl" 2>>"$LOG"
+      log "bench $item $d (attn_impl=xla) exited with $?"
+    fi
+  done
+done
+
+log "done"
