@@ -104,3 +104,11 @@ def test_configure_sizes_and_errors():
     benchmark.configure(sudoku, driver.base_config(sudoku), scale="tiny", devices=3)
   with pytest.raises(ValueError, match="Unknown benchmark item 'sudoku'"):
     benchmark.get_item("sudoku")
+
+
+def test_hlo_cost_analysis_matches_lowered_cost_analysis():
+  # The fallback for plugin backends (CUDA), where Lowered.cost_analysis() returns None, must
+  # give the same count as the built-in analysis does on the CPU.
+  x, w = jnp.ones((5, 24)), jnp.ones((24, 24))
+  lowered = jax.jit(lambda x, w: jnp.tanh(x @ w) @ w).lower(x, w)
+  assert benchmark.hlo_cost_analysis(lowered)["flops"] == lowered.cost_analysis()["flops"] > 0
