@@ -46,7 +46,7 @@ fi
 ITEMS="sudoku_train sudoku_eval_T128 clevrtex_L1_train clevrtex_L2_train tetro_conv_train cifar_train"
 RUN=/tmp/sudoku_run
 
-log "start: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') scale=$SCALE"
+log "start: $(date -u +%FT%TZ) scale=$SCALE"
 (nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true) >>"$LOG" 2>&1
 $PY -c "import jax, flax, optax, orbax.checkpoint as o; print('jax', jax.__version__, 'flax', \
 flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.devices())" >>"$LOG" 2>&1
