@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The speed suite on the rest of an H200 lease: (item, dtype) pairs in priority order, each in its
 # own process, until DEADLINE seconds after start. JSON lines to $OUT/bench.jsonl, logs to log.txt.
+# On the device tool: DEADLINE=500 bash results/scripts/h200_bench.sh (carry `.whl`: device_wheels.sh).
 set -u
 OUT=${OUT:-/tmp/h200_bench}; DEADLINE=${DEADLINE:-205}; PY=${PY:-python3}; SCALE=${SCALE:-full}
 mkdir -p "$OUT"; START=$(date +%s); LOG=$OUT/log.txt
@@ -15,10 +16,11 @@ else
   export PYTHONPATH=$PWD
 fi
 log "start $(date -u +%FT%TZ)"
-for pair in sudoku_train:bfloat16 clevrtex_L1_train:bfloat16 sudoku_train:float32 \
-    clevrtex_L1_train:float32 sudoku_eval_T128:bfloat16 tetro_conv_train:bfloat16 \
-    cifar_train:bfloat16 clevrtex_L2_train:bfloat16 sudoku_eval_T128:float32 \
-    tetro_conv_train:float32 cifar_train:float32 clevrtex_L2_train:float32; do
+PAIRS=${PAIRS:-"sudoku_train:bfloat16 clevrtex_L1_train:bfloat16 sudoku_train:float32
+  clevrtex_L1_train:float32 sudoku_eval_T128:bfloat16 tetro_conv_train:bfloat16
+  cifar_train:bfloat16 clevrtex_L2_train:bfloat16 sudoku_eval_T128:float32
+  tetro_conv_train:float32 cifar_train:float32 clevrtex_L2_train:float32"}  # item:dtype, in order
+for pair in $PAIRS; do
   [ "$(el)" -ge $(( DEADLINE - 12 )) ] && { log "out of time before $pair"; break; }
   timeout -k 3 $(( DEADLINE - $(el) )) $PY -m experiments.benchmark --suite=${pair%%:*} \
     --scale=$SCALE --dtype=${pair##*:} --steps=10 --warmup=2 >>"$OUT/bench.jsonl" 2>>"$LOG"

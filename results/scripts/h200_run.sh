@@ -10,7 +10,7 @@
 #   4. the speed suite at `full` scale, each item alone in its process, bfloat16 then float32.
 # Every stage has a time box, so whatever finished is under $OUT when the call ends.
 #
-# On the device tool:  bash results/scripts/h200_run.sh   (with `.whl` carried, see results/README)
+# On the device tool:  bash results/scripts/h200_run.sh   (carry `.whl`: results/scripts/device_wheels.sh)
 # Locally, as a check: OUT=/tmp/h200 SCALE=tiny bash results/scripts/h200_run.sh
 set -u
 OUT=${OUT:-/tmp/h200_out}
