@@ -58,9 +58,11 @@ def get_config(arg: str | None = None):
   c.eval.pgd_steps = 20
   c.eval.eot = 4
   c.eval.eps_sweep = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255, 128 / 255)
+  # Our 17 implementations (akorn_jax/evaluate/corruptions.py; frost and spatter are missing).
   c.eval.corruptions = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
-                        "defocus_blur", "gaussian_blur", "contrast", "brightness", "saturate",
-                        "fog", "pixelate", "jpeg_compression")  # our implementations
+                        "defocus_blur", "gaussian_blur", "glass_blur", "motion_blur", "zoom_blur",
+                        "contrast", "brightness", "saturate", "fog", "snow", "elastic_transform",
+                        "pixelate", "jpeg_compression")
   c.eval.corruption_severities = (1, 2, 3, 4, 5)
 
   if "tiny" in v:

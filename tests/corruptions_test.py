@@ -232,3 +232,8 @@ def test_reliability_diagram_writes_png(tmp_path):
   assert os.path.getsize(path) > 1000
   with PIL.Image.open(path) as im:
     assert im.format == "PNG" and im.size[0] > 100
+
+
+def test_cifar_config_evaluates_every_implemented_corruption():
+  from configs import cifar_akorn  # pylint: disable=g-import-not-at-top
+  assert tuple(sorted(cifar_akorn.get_config().eval.corruptions)) == tuple(sorted(cr.CORRUPTIONS))
