@@ -213,9 +213,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Loop.
   # ----------------------------------------------------------------------------------------------
   results: dict[str, float] = {}
+  in_flight = None  # metrics of the previous step
   try:
     while step < num_steps:
       state, metrics = update_fn(state, shard_lib.global_batch(next(data_iter), s.mesh))
+      # Keep at most one step queued behind the running one: the device never idles, the host
+      # cannot run ahead (holding batches in memory), and the progress bar counts real steps.
+      if in_flight is not None:
+        jax.block_until_ready(in_flight)
+      in_flight = metrics
       step += 1
       writer.advance()
       last = step == num_steps
