@@ -22,7 +22,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q -m slow
 
 benchmark: $(STAMP)
-	$(BIN)/python -m experiments.benchmark --suite=all --scale=cpu --steps=5 --warmup=2
+	$(BIN)/python -m experiments.benchmark --suite=all --scale=cpu --steps=10 --warmup=3
 
 clean:
 	rm -rf $(VENV) runs
