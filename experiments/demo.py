@@ -18,7 +18,6 @@ from absl import app, flags, logging
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo_sudoku", "Where the demo run lives.")
 _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny config's).")
 
-EXAMPLE = ("..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3..")
 
 
 def main(argv):
@@ -29,6 +28,7 @@ def main(argv):
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
   from akorn_jax import data, layers, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
   from configs import sudoku_akorn  # pylint: disable=g-import-not-at-top
@@ -72,7 +72,7 @@ def main(argv):
   print("(the reference configuration trained on an H200, results/sudoku.md; the check below")
   print(" verifies the model's answer with the rules, never falling back to an exact solver.)")
   from experiments import sudoku as sudoku_cli  # pylint: disable=g-import-not-at-top
-  code = sudoku_cli.main(["solve", EXAMPLE, "--K=16"])
+  code = sudoku_cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=16"])
   print(f"(python -m experiments.sudoku solve ... exited with {code}: 0 = solved, 1 = not solved)")
 
 

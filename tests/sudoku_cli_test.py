@@ -156,10 +156,9 @@ def test_usage_errors(capsys):
 def test_shipped_checkpoint_solves_the_demo_puzzle(capsys):
   # The package's own weights (the H200 run of configs/sudoku_akorn.py, results/sudoku.md): the
   # checksums verify, the model loads, and it completes the demo's puzzle from the rules alone.
-  from experiments import demo  # pylint: disable=g-import-not-at-top
   sudoku_eval.verify_checksums(cli.DEFAULT_WEIGHTS)
-  rc = cli.main(["solve", demo.EXAMPLE, "--K=2", "--json"])
+  rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=2", "--json"])
   record = json.loads(capsys.readouterr().out)
   answer = sudoku_data.parse_puzzle(record["answer"])
   assert rc == 0 and record["solved"] and record["valid_grid"]
-  assert sudoku_data.solution_consistent(sudoku_data.parse_puzzle(demo.EXAMPLE), answer)
+  assert sudoku_data.solution_consistent(sudoku_data.parse_puzzle(sudoku_data.EXAMPLE_PUZZLE), answer)

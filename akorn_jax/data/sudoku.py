@@ -52,6 +52,8 @@ from jax.typing import ArrayLike
 
 from akorn_jax.data import common
 
+# A classic puzzle (32 givens, one solution) for examples: the demo and the CLI test solve it.
+EXAMPLE_PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 GENERATOR_VERSION = 1  # bump whenever the generator's output for a seed changes
 
 # ---------------------------------------------------------------------------------------------
