@@ -54,16 +54,27 @@ def sudoku_loss(model: nnx.Module, batch: dict[str, jax.Array], key: jax.Array):
                 "cell_acc": metrics.cell_accuracy(logits, solution, batch["puzzle"])}
 
 
+def sudoku_boards(spec: str, num: int | None = None, *,
+                  data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """The first `num` (all if None) boards of a Sudoku set "name/config:split".
+
+  Returns:
+    (puzzles, solutions), each int [N, 9, 9] (0 = blank in puzzles).
+  """
+  name, cfg, split = parse_set(spec)
+  src = data.open_split(name, cfg, split, data_dir=data_dir)
+  n = len(src) if num is None else min(len(src), num)
+  rows = [src[i] for i in range(n)]
+  return (np.stack([r["puzzle"] for r in rows]), np.stack([r["solution"] for r in rows]))
+
+
 def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdir: str, step: int,
                     key: jax.Array) -> dict[str, float]:
   """Board accuracy (K = 1, training T and T_eval) on the first test set during training."""
   del workdir, step
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
-  name, cfg, split = parse_set(config.eval.sets[0])
-  src = data.open_split(name, cfg, split, data_dir=config.data.get("data_dir"))
-  n = min(len(src), config.eval.train_eval_puzzles)
-  puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
-  solutions = np.stack([src[i]["solution"] for i in range(n)])
+  puzzles, solutions = sudoku_boards(config.eval.sets[0], config.eval.train_eval_puzzles,
+                                     data_dir=config.data.get("data_dir"))
   out = {}
   for steps in sorted({int(config.model.steps), int(config.eval.steps)}):
     res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=key, steps=steps,

@@ -27,7 +27,7 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import data, layers, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import layers, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
@@ -43,8 +43,9 @@ def main(argv):
   if _STEPS.value is not None:
     config.train.num_steps = _STEPS.value
   config.lock()
-  src = data.open_split("sudoku_generated", "satnet_like", "test")
-  puzzle = src[0]["puzzle"][None]
+  puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test",
+                                           config.eval.num_puzzles)
+  puzzle = puzzles[:1]
   small = tasks.build_model(config, nnx.Rngs(0))
   _, aux = small(puzzle, key=jax.random.key(0))
   energies = np.asarray(aux["energies"][-1][:, 0])
@@ -58,9 +59,7 @@ def main(argv):
     print(json.dumps({"last_training_batch": {k: round(last[k], 4) for k in
                                               ("loss", "cell_acc", "board_acc") if k in last}}))
   model, step = loop.load_model(config, _WORKDIR.value)
-  n = config.eval.num_puzzles
-  puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
-  solutions = np.stack([src[i]["solution"] for i in range(n)])
+  n = len(puzzles)
   res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=jax.random.key(1),
                                     steps=config.eval.steps,
                                     num_starts=tuple(config.eval.num_starts),

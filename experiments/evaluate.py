@@ -33,9 +33,7 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
              untrained: bool = False) -> dict:
   """Runs the task's full evaluation; returns a JSON-able dict."""
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from akorn_jax import data, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
 
   if untrained:  # the model exactly as training would start it (same seed), step 0
@@ -50,11 +48,8 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
   if config.task == "sudoku":
     from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
     for spec in config.eval.sets:
-      name, cfg, split = tasks.parse_set(spec)
-      src = data.open_split(name, cfg, split, data_dir=config.data.get("data_dir"))
-      n = min(len(src), config.eval.num_puzzles)
-      puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
-      solutions = np.stack([src[i]["solution"] for i in range(n)])
+      puzzles, solutions = tasks.sudoku_boards(spec, config.eval.num_puzzles,
+                                               data_dir=config.data.get("data_dir"))
       out[spec] = sudoku_eval.evaluate_voting(
           model, puzzles, solutions, key=key, steps=config.eval.steps,
           num_starts=tuple(config.eval.num_starts), vote_types=tuple(config.eval.vote_types),

@@ -87,3 +87,12 @@ def test_locked_configs_reject_unknown_keys(bad):
   section, key = bad.split(".")
   with pytest.raises(AttributeError):
     setattr(c[section], key, 1)
+
+
+def test_sudoku_boards_reads_the_first_boards_of_a_set():
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
+  puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test", 5)
+  want_p, want_s = sudoku_data.load_generated("satnet_like")["test"]
+  np.testing.assert_array_equal(puzzles, want_p[:5])
+  np.testing.assert_array_equal(solutions, want_s[:5])

@@ -73,7 +73,6 @@ change falls.
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Callable, Sequence
 

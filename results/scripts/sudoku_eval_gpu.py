@@ -18,9 +18,8 @@ import time
 sys.path.insert(0, ".")
 
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
 
-from akorn_jax import data, tasks  # noqa: E402
+from akorn_jax import tasks  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
 from akorn_jax.train import loop  # noqa: E402
 
@@ -35,13 +34,8 @@ def main(config_arg: str, workdir: str, out_path: str, deadline: float,
   model, step = loop.load_model(config, workdir)
   device = jax.devices()[0].device_kind
   chunk = int(config.eval.chunk)
-  sets = {}
-  for spec in ("sudoku_generated/satnet_like:test", "sudoku_generated/hard:test"):
-    name, cfg, split = tasks.parse_set(spec)
-    src = data.open_split(name, cfg, split)
-    n = min(len(src), max_puzzles)
-    sets[cfg] = (np.stack([src[i]["puzzle"] for i in range(n)]),
-                 np.stack([src[i]["solution"] for i in range(n)]))
+  sets = {cfg: tasks.sudoku_boards(f"sudoku_generated/{cfg}:test", max_puzzles)
+          for cfg in ("satnet_like", "hard")}
 
   def stage(label, cfg, n, ks, steps=128, votes=VOTES):
     puzzles, solutions = sets[cfg]

@@ -11,16 +11,13 @@ import time
 sys.path.insert(0, ".")
 
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
 
-from akorn_jax import data  # noqa: E402
+from akorn_jax import tasks  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
 
 model, _ = se.load_exported("akorn_jax/assets/sudoku_akorn")
 for name, n in (("satnet_like", 500), ("hard", 292)):
-  src = data.open_split("sudoku_generated", name, "test")
-  puzzles = np.stack([src[i]["puzzle"] for i in range(n)])
-  solutions = np.stack([src[i]["solution"] for i in range(n)])
+  puzzles, solutions = tasks.sudoku_boards(f"sudoku_generated/{name}:test", n)
   for steps in (16, 32, 64):
     t0 = time.time()
     res = se.evaluate_voting(model, puzzles, solutions, key=jax.random.key(0), steps=steps,
