@@ -7,7 +7,7 @@
 #   2. export the EMA weights (the package's shipped checkpoint format);
 #   3. voting evaluation at T_eval = 128, sized to its time box (sudoku_eval_gpu.py): 1,000
 #      in-distribution puzzles, then K up to 100 and up to 4096 on as many `hard` puzzles as fit;
-#   4. the speed suite at `full` scale, each item alone in its process, bfloat16 then float32.
+#   4. the speed suite at `full` scale (h200_bench.sh), each (item, dtype) alone in its process.
 # Every stage has a time box, so whatever finished is under $OUT when the call ends.
 #
 # On the device tool:  bash results/scripts/h200_run.sh   (carry `.whl`: results/scripts/device_wheels.sh)
@@ -43,7 +43,6 @@ if [ "$SCALE" = tiny ]; then
 else
   CFG=configs/sudoku_akorn.py; STEPS=10; WARM=3; NPUZ=1000
 fi
-ITEMS="sudoku_train sudoku_eval_T128 clevrtex_L1_train clevrtex_L2_train tetro_conv_train cifar_train"
 RUN=/tmp/sudoku_run
 
 log "start: $(date -u +%FT%TZ) scale=$SCALE"
@@ -79,20 +78,8 @@ timeout -k 10 $(( EVAL_S + 20 )) $PY results/scripts/sudoku_eval_gpu.py $CFG $RU
   "$OUT/eval.jsonl" $(( $(date +%s) + EVAL_S )) $NPUZ >/dev/null 2>>"$LOG"
 log "eval exited with $?"
 
-# --- 4. speed suite, each item alone --------------------------------------------------------------
-for item in $ITEMS; do
-  for d in bfloat16 float32; do
-    [ "$(el)" -ge $(( DEADLINE - 8 )) ] && { log "speed suite: out of time before $item $d"; break 2; }
-    timeout -k 3 $(( DEADLINE - $(el) )) $PY -m experiments.benchmark --suite=$item \
-      --scale=$SCALE --dtype=$d --steps=$STEPS --warmup=$WARM >>"$OUT/bench.jsonl" 2>>"$LOG"
-    rc=$?; log "bench $item $d exited with $rc"
-    if [ $rc -ne 0 ] && [ $d = bfloat16 ] && [ "$(el)" -lt $(( DEADLINE - 20 )) ]; then
-      timeout -k 3 $(( DEADLINE - $(el) )) $PY -m experiments.benchmark --suite=$item \
-        --scale=$SCALE --dtype=$d --steps=$STEPS --warmup=$WARM --attn_impl=xla \
-        >>"$OUT/bench.jsonl" 2>>"$LOG"
-      log "bench $item $d (attn_impl=xla) exited with $?"
-    fi
-  done
-done
+# --- 4. speed suite, each (item, dtype) alone (results/scripts/h200_bench.sh) --------------------
+OUT="$OUT" PY=$PY SCALE=$SCALE STEPS=$STEPS WARMUP=$WARM WHEELS="$WHEELS" \
+  DEADLINE=$(( DEADLINE - $(el) )) bash results/scripts/h200_bench.sh
 
 log "done"
