@@ -47,5 +47,5 @@ def from_config(model_config: Mapping[str, Any], *, rngs: nnx.Rngs) -> nnx.Modul
   return build(model_config["name"], rngs=rngs, **kw)
 
 
-__all__ = ["MODELS", "build", "from_config", "ResNet18", "ObjectAKOrN", "ObjectViT", "SudokuAKOrN", "SudokuTransformer",
-           "ClassifierAKOrN"]
+__all__ = ["MODELS", "build", "from_config", "ClassifierAKOrN", "ObjectAKOrN", "ObjectViT",
+           "ResNet18", "SudokuAKOrN", "SudokuTransformer"]
