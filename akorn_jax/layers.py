@@ -404,12 +404,14 @@ def count_params(module: nnx.Module) -> int:
 
 def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: Sequence,
                steps: Sequence[int], *, gamma: jax.Array, return_states: bool = False,
-               transitions: Sequence | None = None) -> tuple[jax.Array, jax.Array, dict]:
+               transitions: Sequence | None = None,
+               x_maps: Sequence | None = None) -> tuple[jax.Array, jax.Array, dict]:
   """The stacking rule of every AKOrN (SPEC §3.3).
 
   Layer l runs its KLayer for T_l steps from the carried state x with stimulus c, then the next
   stimulus is c = readout_l(x_T) (recomputed, never carried). With `transitions`, the module
-  transitions[l-1] is applied to both x and c before layer l > 0 (CIFAR's shared strided conv).
+  transitions[l-1] is applied to both x and c before layer l > 0 (CIFAR's shared strided conv);
+  with `x_maps`, x_maps[l-1] is applied to x alone before layer l > 0 (the objects' use_ro_x).
 
   Returns:
     (x_T of the last layer, its readout c, aux {"energies": [T_l+1, B] per layer,
@@ -420,6 +422,8 @@ def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: 
     if transitions is not None and i > 0:
       x = transitions[i - 1](x).astype(jnp.float32)
       c = transitions[i - 1](c).astype(jnp.float32)
+    if x_maps is not None and i > 0:
+      x = x_maps[i - 1](x).astype(jnp.float32)
     x, aux = klayer(x, c, steps=t, gamma=gamma, return_states=return_states)
     c = readout(x)
     energies.append(aux["energies"])

@@ -54,9 +54,15 @@ def get_config(arg: str | None = None):
   c.eval.num_images = 10000
   c.eval.ensemble = 1
   c.eval.eps = 8 / 255
-  c.eval.attacks = ("noise", "fgsm", "pgd", "apgd_ce", "apgd_dlr")
-  c.eval.pgd_steps = 20
-  c.eval.eot = 4
+  # Attack labels `name[:option=value,...]` (akorn_jax/evaluate/robustness.py); results carry the
+  # settings of each. The reference's own checks use one sample (no EOT): random-sign noise at
+  # 64/255, FGSM, PGD 20 x eps/3 without random start. Our EOT variants average 20 random starts.
+  c.eval.attacks = ("random_sign:eps=0.25098039", "fgsm", "pgd:steps=20", "fgsm:eot=20",
+                    "pgd:steps=20,eot=20")
+  c.eval.eot = 1                        # default of attacks whose label has no eot=, and the sweep's
+  c.eval.autoattack = ("standard", "rand")   # AutoAttack versions (APGD/FAB/Square; APGD with EOT 20)
+  c.eval.autoattack_overrides = {}      # e.g. {"square": {"queries": 1000}}: reported in settings
+  c.eval.sweep_attack = "pgd:steps=20,eot=4"
   c.eval.eps_sweep = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255, 128 / 255)
   # Our 17 implementations (akorn_jax/evaluate/corruptions.py; frost and spatter are missing).
   c.eval.corruptions = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
@@ -76,7 +82,10 @@ def get_config(arg: str | None = None):
     c.checkpoint.every_steps = 10
     c.ema.update_after_step = 2
     c.eval.num_images = 16
-    c.eval.pgd_steps = 2
-    c.eval.eot = 1
+    c.eval.attacks = ("random_sign:eps=0.25098039", "fgsm", "pgd:steps=2,eot=2")
+    c.eval.autoattack = ("rand",)
+    c.eval.autoattack_overrides = {"apgd_ce": {"steps": 2, "eot": 2},
+                                   "apgd_dlr": {"steps": 2, "eot": 2}}
+    c.eval.sweep_attack = "pgd:steps=2"
     c.eval.corruption_severities = (1, 5)
   return c

@@ -13,5 +13,10 @@ def get_config(arg: str | None = None):
   c = cifar_akorn.get_config(arg)
   tiny = c.model.ch == 8
   c.model = dict(name="resnet18", num_classes=10, width=8 if tiny else 64, dtype="float32")
+  # Deterministic model: the EOT variants and AutoAttack's rand version would repeat the same
+  # gradient; the reference-style attacks and AutoAttack standard remain.
   c.eval.eot = 1
+  c.eval.attacks = tuple(a for a in c.eval.attacks if "eot=" not in a)
+  c.eval.autoattack = ("standard",)
+  c.eval.autoattack_overrides = {}
   return c

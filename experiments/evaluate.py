@@ -6,9 +6,9 @@
 
 Sudoku: board accuracy at T_eval with energy/confidence voting over K starts, for every set in
 config.eval.sets. Objects: FG-ARI / MBO with and without up-tiling plus pictures. Classification:
-clean accuracy; with --robustness also attacks (noise, FGSM, PGD, APGD-CE, APGD-DLR-targeted, all
-with EOT over the random oscillator start), accuracy vs eps, and accuracy/ECE under corruptions with
-a reliability diagram. The JSON is printed and saved as <workdir>/eval_<step>.json (or --output).
+clean accuracy; with --robustness also the attacks of config.eval.attacks (each reported with its
+settings, EOT included), AutoAttack `standard` / `rand` (config.eval.autoattack), accuracy vs eps,
+and accuracy/ECE under corruptions with a reliability diagram. The JSON is printed and saved as <workdir>/eval_<step>.json (or --output).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
 
 
 def _robustness(model, config, workdir: str, key) -> dict:
-  """Attacks with EOT over the random oscillator start, eps sweep, corruptions and calibration."""
+  """Attacks (each labelled with its settings, EOT included), the AutoAttack versions in
+  `config.eval.autoattack`, the eps sweep, corruptions and calibration."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
@@ -87,15 +88,19 @@ def _robustness(model, config, workdir: str, key) -> dict:
   def logits_fn(x, k):
     return nnx.merge(graphdef, state)(x, key=k, **kw)[0]
 
-  attacks = tuple(a.replace("apgd_dlr", "apgd_t").replace("noise", "random_sign")
-                  for a in config.eval.attacks)
-  opts = {"pgd": {"steps": config.eval.pgd_steps}, "random_sign": {"eps": 64 / 255}}
+  key_attacks, key_sweep, key_aa = jax.random.split(jax.random.fold_in(key, 1), 3)
   res = {"robust": robustness.robust_accuracy(
-      logits_fn, images, labels, jax.random.fold_in(key, 1), attacks=attacks, eps=config.eval.eps,
-      eot=config.eval.eot, options=opts)}
+      logits_fn, images, labels, key_attacks, attacks=tuple(config.eval.attacks),
+      eps=config.eval.eps, eot=config.eval.eot)}
+  for version in config.eval.autoattack:
+    overrides = {k: dict(v) for k, v in dict(config.eval.autoattack_overrides).items()
+                 if k in {name for name, _ in robustness.PROTOCOLS[version]}}
+    res[f"autoattack_{version}"] = robustness.autoattack(
+        logits_fn, images, labels, jax.random.fold_in(key_aa, len(version)), version=version,
+        eps=config.eval.eps, overrides=overrides)
   res["accuracy_vs_eps"] = robustness.accuracy_vs_eps(
-      logits_fn, images, labels, jax.random.fold_in(key, 2), eps_values=tuple(config.eval.eps_sweep),
-      eot=config.eval.eot, options={"steps": config.eval.pgd_steps})
+      logits_fn, images, labels, key_sweep, eps_values=tuple(config.eval.eps_sweep),
+      attack=config.eval.sweep_attack, eot=config.eval.eot)
   probs_fn = jax.jit(lambda x, k: jax.nn.softmax(logits_fn(x, k), -1))
   res["calibration"] = corruptions.calibration_report(
       probs_fn, images, labels, jax.random.fold_in(key, 3),

@@ -25,7 +25,20 @@ REFERENCE = {
     ("clevrtex_itrsa", "L=2"): 1_695_232, ("sudoku_akorn", None): 2_940_940,
     ("sudoku_itrsa", None): 2_155_017, ("sudoku_transformer", None): 16_874_505,
     ("cifar_akorn", None): 7_023_760,
+    # ItrSA / ViT on the synthetic sets: same blocks as CLEVRTex ItrSA (1,168,128 at ch 256,
+    # psize 8, 128 px); at ch 128, psize 4: patchify 6,272 + positions (grid² x 128) + block
+    # 132,480 + LayerNorm 256 + projector 131,712. T does not change the count.
+    ("tetrominoes_itrsa", None): 6_272 + 64 * 128 + 132_480 + 256 + 131_712,
+    ("tetrominoes_itrsa", "vit"): 6_272 + 64 * 128 + 132_480 + 256 + 131_712,
+    ("dsprites_itrsa", None): 6_272 + 256 * 128 + 132_480 + 256 + 131_712,
+    ("clevr_itrsa", None): 1_168_128, ("clevrtex_vit", None): 1_168_128,
+    # AKOrN^mix (no reference model): stage 3's conv k5 (1,638,656) replaced by attention with GTA
+    # (qkv 197,376 + out 65,792 + four [64, 16, 2, 2] GTA matrices 16,384 = 279,552).
+    ("cifar_akorn_mix", None): 7_023_760 - 1_638_656 + 279_552,
     ("cifar_resnet18", None): 11_173_962,  # the standard CIFAR ResNet-18 (not in SPEC §4.7)
+    # Our ViT (no reference model): patchify 12,544 + positions 16,384 + 6 blocks x 527,104
+    # + final LayerNorm 512 + head 2,570.
+    ("cifar_vit", None): 12_544 + 16_384 + 6 * 527_104 + 512 + 2_570,
 }
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith(("__init__.py", "objects_base.py")))

@@ -97,6 +97,49 @@ def test_classifier_akorn_train_eval_and_ensemble():
   assert len(model.transitions) == 2
 
 
+def test_classifier_akorn_mix_has_attention_in_the_last_stage():
+  model = models.ClassifierAKOrN(rngs=nnx.Rngs(0), ch=4, steps=1, heads=2, imsize=16,
+                                 connectivity=("conv", "conv", "attn"))
+  kinds = [type(k.connectivity).__name__ for k in model.klayers]
+  assert kinds == ["CouplingConv", "CouplingConv", "Attention"]
+  assert model.klayers[2].connectivity.hw == (4, 4)  # 16 px -> 16, 8, 4 grids
+  logits, aux = model(_images(2, 16), key=jax.random.key(0))
+  assert logits.shape == (2, 10) and bool(jnp.all(jnp.isfinite(logits)))
+  with pytest.raises(ValueError, match="connectivity has 2 entries"):
+    models.ClassifierAKOrN(rngs=nnx.Rngs(0), ch=4, connectivity=("conv", "attn"))
+
+
+def test_object_akorn_readout_ablations():
+  imgs, key = _images(2, 16), jax.random.key(0)
+  kw = dict(ch=16, num_layers=2, steps=2, psize=4, imsize=16, heads=2)
+  base = models.ObjectAKOrN(rngs=nnx.Rngs(0), **kw)
+  no_ro = models.ObjectAKOrN(rngs=nnx.Rngs(0), readout=False, **kw)
+  ro_x = models.ObjectAKOrN(rngs=nnx.Rngs(0), x_map=True, **kw)
+  # No readout: 2 ReadOut convs fewer; x_map: one 1x1 conv (16·16 + 16) between the 2 layers.
+  ro_params = 2 * (16 * 16 * 4 + 16 * 4 + 16)
+  assert layers.count_params(base) - layers.count_params(no_ro) == ro_params
+  assert layers.count_params(ro_x) - layers.count_params(base) == 16 * 16 + 16
+  _, aux = no_ro(imgs, key=key, return_states=True)
+  # Without a readout the clustered feature is the last oscillator state (unit vectors).
+  np.testing.assert_allclose(aux["features"], aux["states"][-1][-1], atol=1e-6)
+  np.testing.assert_allclose(jnp.linalg.norm(aux["features"].reshape(2, 4, 4, 4, 4), axis=-1), 1,
+                             atol=1e-5)
+  z_base, _ = base(imgs, key=key)
+  z_ro_x, _ = ro_x(imgs, key=key)
+  assert z_base.shape == z_ro_x.shape and not np.allclose(z_base, z_ro_x)
+
+
+def test_vit_classifier_is_deterministic_and_shaped():
+  model = models.ViTClassifier(rngs=nnx.Rngs(0), ch=16, num_layers=2, heads=2, imsize=16)
+  imgs = _images(3, 16)
+  a, _ = model(imgs, key=jax.random.key(0))
+  b, _ = model(imgs, key=jax.random.key(1))
+  assert a.shape == (3, 10)
+  np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match="multiple of psize"):
+    models.ViTClassifier(rngs=nnx.Rngs(0), imsize=30)
+
+
 def test_baselines_shapes():
   vit = models.ObjectViT(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=20, steps=2)
   z, aux = vit(_images())

@@ -67,7 +67,7 @@ def test_classification_end_to_end_on_mock_cifar(tmp_path):
   c.model.ch = 4
   c.data.augment = False  # AugMix has its own tests (cifar_data_test); its compile costs ~30 s here
   c.eval.num_images = 8
-  c.eval.attacks = ("noise", "fgsm")
+  c.eval.attacks = ("random_sign", "fgsm:eot=2")
   c.eval.corruptions = ("gaussian_noise",)
   c.eval.corruption_severities = (1,)
   c.eval.eps_sweep = (0.0, 0.5)
@@ -75,7 +75,11 @@ def test_classification_end_to_end_on_mock_cifar(tmp_path):
     _train_twice(c, str(tmp_path / "run"))
     out = evaluate_driver.evaluate(c, str(tmp_path / "run"), robustness=True)
   assert 0.0 <= out["eval/accuracy"] <= 1.0
-  assert set(out["robust"]) >= {"clean", "random_sign", "fgsm", "worst"}
+  assert set(out["robust"]) >= {"clean", "random_sign", "fgsm:eot=2", "worst"}
+  assert out["robust"]["settings"]["fgsm:eot=2"]["eot"] == 2
+  aa = out["autoattack_rand"]
+  assert aa["version"] == "rand" and aa["robust"] <= aa["apgd_ce"] <= aa["clean"]
+  assert aa["settings"]["apgd_dlr"] == {"eps": c.eval.eps, "eot": 2, "steps": 2}
   assert "gaussian_noise" in out["calibration"]["corruptions"]
   assert os.path.exists(out["reliability_diagram"])
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from akorn_jax.models.baselines import ObjectViT, ResNet18, SudokuTransformer
-from akorn_jax.models.classification import ClassifierAKOrN
+from akorn_jax.models.classification import ClassifierAKOrN, ViTClassifier
 from akorn_jax.models.objects import ObjectAKOrN
 from akorn_jax.models.sudoku import SudokuAKOrN
 
@@ -21,6 +21,7 @@ MODELS = {
     "sudoku_transformer": SudokuTransformer,
     "classifier_akorn": ClassifierAKOrN,
     "resnet18": ResNet18,
+    "vit_classifier": ViTClassifier,
 }
 
 
@@ -48,4 +49,4 @@ def from_config(model_config: Mapping[str, Any], *, rngs: nnx.Rngs) -> nnx.Modul
 
 
 __all__ = ["MODELS", "build", "from_config", "ClassifierAKOrN", "ObjectAKOrN", "ObjectViT",
-           "ResNet18", "SudokuAKOrN", "SudokuTransformer"]
+           "ResNet18", "SudokuAKOrN", "SudokuTransformer", "ViTClassifier"]

@@ -15,8 +15,20 @@ from flax import nnx
 from akorn_jax import layers
 
 
+class Identity(nnx.Module):
+  """No readout: the stimulus of the next layer is the oscillator state itself."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x
+
+
 class ObjectAKOrN(nnx.Module):
   """AKOrN for unsupervised object discovery, trained with SimCLR.
+
+  Readout ablations (the reference's `no_ro` and `use_ro_x`): `readout=False` drops the readout,
+  so the next stimulus and the clustered feature are the oscillator state x_T itself; `x_map=True`
+  passes x through a learned 1x1 convolution (a linear map of x) between layers, so layer l > 1
+  starts from a mixed copy of the previous state (no effect with one layer).
 
   Note on the step size: with Ω disabled the reference steps with x + γ(x + P(y)), i.e. an effective
   step γ/(1+γ) = 0.5 for its γ = 1 (SPEC §1.3). We step x + γP(y), so configs pass gamma=0.5 to get
@@ -29,6 +41,7 @@ class ObjectAKOrN(nnx.Module):
                gta: bool = True, c_norm: str | None = "gn", gamma: float = 0.5,
                use_omega: bool = False, init_omega: float = 0.01, global_omega: bool = False,
                learn_omega: bool = False, project: bool = True, maxpool: bool = True,
+               readout: bool = True, x_map: bool = False,
                attn_impl: str | None = None, remat: bool = False, dtype=None,
                param_dtype=jnp.float32):
     if imsize % psize:
@@ -49,8 +62,10 @@ class ObjectAKOrN(nnx.Module):
                       global_omega=global_omega, learn_omega=learn_omega, project=project,
                       attn_impl=attn_impl, remat=remat, **kw)
         for j in layers.as_tuple(connectivity, num_layers, "connectivity")])
-    self.readouts = nnx.List([layers.ReadOut(ch, ch, ro_n=n, ksize=1, **kw)
-                              for _ in range(num_layers)])
+    self.readouts = nnx.List([layers.ReadOut(ch, ch, ro_n=n, ksize=1, **kw) if readout
+                              else Identity() for _ in range(num_layers)])
+    self.x_maps = nnx.List([layers.conv(ch, ch, 1, **kw) for _ in range(num_layers - 1)]
+                           ) if x_map else None
     self.head1 = layers.linear(ch, 4 * ch, **kw)
     self.head2 = layers.linear(4 * ch, ch, **kw)
 
@@ -75,7 +90,7 @@ class ObjectAKOrN(nnx.Module):
       x, c = x + self.pemb_x[...], c + self.pemb_c[...]
     x_init = x
     _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts, steps, gamma=self.gamma[...],
-                                  return_states=return_states)
+                                  return_states=return_states, x_maps=self.x_maps)
     pooled = jnp.max(c, axis=(1, 2)) if self.maxpool else jnp.mean(c, axis=(1, 2))
     z = self.head2(jax.nn.relu(self.head1(pooled)))
     aux["features"] = c

@@ -1,0 +1,24 @@
+"""CIFAR-10 AKOrN^mix: the paper's mixed variant, conv coupling in stages 1-2 and attention in
+stage 3 (8 x 8 grid, 256 channels, 8 heads, GTA). Everything else is configs/cifar_akorn.py.
+
+The reference code has no mixed model (its CIFAR model is conv-only, SPEC §4.6): the stage layout
+is taken from the paper's description, and the attention settings (8 heads, GTA, 1x1 q/k/v) are
+those of the reference's attention KLayer. Parameters: `--dry_run` prints them (tests check the
+count).
+
+Run: python -m experiments.train --config=configs/cifar_akorn_mix.py --workdir=runs/cifar_mix
+     python -m experiments.evaluate --config=configs/cifar_akorn_mix.py --workdir=runs/cifar_mix --robustness
+Variant `tiny` (ch 8, T 1) for tests.
+"""
+
+from configs import cifar_akorn
+
+
+def get_config(arg: str | None = None):
+  c = cifar_akorn.get_config(arg)
+  c.model.connectivity = ("conv", "conv", "attn")
+  c.model.heads = 8 if c.model.ch >= 64 else 2
+  c.model.gta = True
+  c.model.imsize = 32
+  c.model.attn_impl = ""
+  return c
