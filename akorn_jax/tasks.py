@@ -132,7 +132,9 @@ def objects_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workd
         objects_eval.cluster_features(np.asarray(aux["features"]), config.eval.num_clusters,
                                       config.eval.pca_dim),
         images.shape[1:3])
-    states = aux["states"][-1]  # last layer: [T, B, h, w, C]
+    # Last layer's oscillator states [T, B, h, w, C]; models without oscillators (ViT/ItrSA) show
+    # their feature map as the one panel.
+    states = aux["states"][-1] if "states" in aux else aux["features"][None]
     for i, e in enumerate(examples):
       fig = pictures.object_figure(e["image"], objects_data.eval_labels(e["mask"]), pred[i],
                                    np.asarray(states[:, i]))
