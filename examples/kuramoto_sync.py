@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from akorn_jax import kuramoto
+from akorn_jax.evaluate import plots
 
 N_PER_GROUP = 32  # oscillators per group
 FEATURE_DIM = 8
@@ -106,21 +107,12 @@ def phase_picture(phases: np.ndarray, scale: int = 4) -> np.ndarray:
 def plot_order(curves: dict[str, np.ndarray], path: str) -> bool:
   """Line plot of the order parameters over steps; False (and a message) without matplotlib."""
   try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    print(f"matplotlib is not installed: skipping {path} (pip install matplotlib).")
+    plots.line_plot(np.arange(len(curves["all"])), curves, path, xlabel="Kuramoto step t",
+                    ylabel="order parameter R", title="Synchrony within and across groups",
+                    dashed=("all",))
+  except ImportError as e:
+    print(f"Skipping {path}: {e}")
     return False
-  fig, ax = plt.subplots(figsize=(5, 3.2))
-  for name, r in curves.items():
-    ax.plot(np.arange(len(r)), r, label=name, linestyle="--" if name == "all" else "-")
-  ax.set(xlabel="Kuramoto step t", ylabel="order parameter R", ylim=(0, 1.02),
-         title="Synchrony within and across groups")
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
   return True
 
 
