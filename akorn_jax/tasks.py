@@ -56,14 +56,14 @@ def sudoku_loss(model: nnx.Module, batch: dict[str, jax.Array], key: jax.Array):
 
 def sudoku_boards(spec: str, num: int | None = None, *,
                   data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """The first `num` (all if None) boards of a Sudoku set "name/config:split".
+  """The first `num` (all if None or 0) boards of a Sudoku set "name/config:split".
 
   Returns:
     (puzzles, solutions), each int [N, 9, 9] (0 = blank in puzzles).
   """
   name, cfg, split = parse_set(spec)
   src = data.open_split(name, cfg, split, data_dir=data_dir)
-  n = len(src) if num is None else min(len(src), num)
+  n = len(src) if not num else min(len(src), num)
   rows = [src[i] for i in range(n)]
   return (np.stack([r["puzzle"] for r in rows]), np.stack([r["solution"] for r in rows]))
 

@@ -30,15 +30,6 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the cells' runs and the table.",
-                               required=True)
-_GRID = flags.DEFINE_string("grid", "base,omega,no_project,n=2,n=8,conv",
-                            "Comma-separated cells: presets or key=value joined by '+'.")
-_UNTRAINED = flags.DEFINE_bool("untrained", True, "Also evaluate the untrained base model.")
-_SEED = flags.DEFINE_integer("seed", 0, "Evaluation seed (random oscillator starts).")
-
 PRESETS: dict[str, dict] = {
     "base": {},
     "omega": {"use_omega": True, "gamma": 1.0},
@@ -178,13 +169,25 @@ def write_outputs(rows: list[dict], workdir: str) -> None:
   fig.savefig(os.path.join(workdir, "ablation.png"), dpi=100)
 
 
+def _define_flags():
+  """Flags are defined only when run as a script, so tests can import this module next to other
+  drivers (absl flags are global)."""
+  config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Folder for the cells' runs and the table.", required=True)
+  flags.DEFINE_string("grid", "base,omega,no_project,n=2,n=8,conv",
+                      "Comma-separated cells: presets or key=value joined by '+'.")
+  flags.DEFINE_bool("untrained", True, "Also evaluate the untrained base model.")
+  flags.DEFINE_integer("seed", 0, "Evaluation seed (random oscillator starts).")
+
+
 def main(argv):
   del argv
-  cells = [c.strip() for c in _GRID.value.split(",") if c.strip()]
-  rows = run_grid(_CONFIG.value, _WORKDIR.value, cells, untrained=_UNTRAINED.value,
-                  seed=_SEED.value)
+  fv = flags.FLAGS
+  cells = [c.strip() for c in fv.grid.split(",") if c.strip()]
+  rows = run_grid(fv.config, fv.workdir, cells, untrained=fv.untrained, seed=fv.seed)
   print(json.dumps(rows))
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
