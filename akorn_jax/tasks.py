@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import os
 from typing import Any
 
@@ -89,11 +91,13 @@ def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdi
 # ------------------------------------------------------------------------------------------------
 
 
-def objects_prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
-  """uint8 images -> two SimCLR views per image, interleaved (SPEC §5.1), on the accelerator."""
+def objects_prepare(batch: dict[str, jax.Array], key: jax.Array, *,
+                    hflip: bool = False) -> dict[str, jax.Array]:
+  """uint8 images -> two SimCLR views per image, interleaved (SPEC §5.1), on the accelerator;
+  `hflip` (config.data.hflip, ImageNet pre-training only) adds random horizontal flips."""
   from akorn_jax.data import augment  # pylint: disable=g-import-not-at-top
   images = batch["image"].astype(jnp.float32) / 255.0
-  return {"views": augment.simclr_views(key, images)}
+  return {"views": augment.simclr_views(key, images, hflip=hflip)}
 
 
 def objects_loss_fn(temperature: float):
@@ -218,7 +222,9 @@ def get_task(config: ml_collections.ConfigDict) -> Task:
   if config.task == "objects":
     return Task(name="objects", build_model=build_model,
                 loss_fn=objects_loss_fn(config.loss.temperature), source=source,
-                prepare_batch=objects_prepare, evaluate=objects_evaluate)
+                prepare_batch=functools.partial(objects_prepare,
+                                                hflip=bool(config.data.get("hflip", False))),
+                evaluate=objects_evaluate)
   if config.task == "classification":
     return Task(name="classification", build_model=build_model, loss_fn=classification_loss,
                 source=source, prepare_batch=classification_prepare(config.data.augment),

@@ -32,6 +32,10 @@ REFERENCE = {
     ("tetrominoes_itrsa", "vit"): 6_272 + 64 * 128 + 132_480 + 256 + 131_712,
     ("dsprites_itrsa", None): 6_272 + 256 * 128 + 132_480 + 256 + 131_712,
     ("clevr_itrsa", None): 1_168_128, ("clevrtex_vit", None): 1_168_128,
+    # ImageNet pre-training (our settings): CLEVRTex large with 16-px instead of 8-px patches.
+    ("imagenet_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
+    ("voc_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
+    ("coco_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
     # AKOrN^mix (no reference model): stage 3's conv k5 (1,638,656) replaced by attention with GTA
     # (qkv 197,376 + out 65,792 + four [64, 16, 2, 2] GTA matrices 16,384 = 279,552).
     ("cifar_akorn_mix", None): 7_023_760 - 1_638_656 + 279_552,

@@ -9,12 +9,14 @@
 | multi_object | data.objects.MultiObject | tetrominoes, multi_dsprites, clevr6 | from TFRecords |
 | clevrtex | data.objects.Clevrtex | full, outd, camo | from the extracted release |
 | cifar10 | tfds catalog (data.cifar) | - | `tfds build` on a machine with internet |
+| image_folder / voc / coco | data.imagefolder / data.segmentation (read in place) | - | none: `data_dir` is the dataset's own folder |
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 
 from akorn_jax.data import common
 
@@ -30,11 +32,13 @@ DATASETS = {
     "clevrtex": ("akorn_jax.data.objects", "Clevrtex", False),
 }
 CATALOG = ("cifar10",)
+# Read in place from the user's folder (data_dir = that folder), no tfds preparation.
+FOLDERS = ("image_folder", "voc", "coco")
 
 
 def _check(name: str) -> None:
-  if name not in DATASETS and name not in CATALOG:
-    valid = sorted([*DATASETS, *CATALOG])
+  if name not in DATASETS and name not in CATALOG and name not in FOLDERS:
+    valid = sorted([*DATASETS, *CATALOG, *FOLDERS])
     near = difflib.get_close_matches(name, valid, n=1)
     raise ValueError(f"Unknown dataset {name!r}; expected one of {valid}"
                      + (f" (did you mean {near[0]!r}?)" if near else "") + ".")
@@ -53,6 +57,8 @@ def open_split(name: str, config: str | None, split: str, *, data_dir: str | Non
   if name == "cifar10":
     from akorn_jax.data import cifar  # pylint: disable=g-import-not-at-top
     return cifar.cifar10(split, data_dir_=data_dir)
+  if name in FOLDERS:
+    return _folder_source(name, split, data_dir)
   generated = DATASETS[name][2]
   return common.source(builder_class(name), split, config=config or None, data_dir_=data_dir,
                        auto_prepare=generated)
@@ -69,3 +75,19 @@ def prepare(name: str, config: str | None = None, *, data_dir: str | None = None
         f"(point --config.data.data_dir or $AKORN_DATA_DIR at it).")
   return common.build(builder_class(name), config=config or None, data_dir_=data_dir,
                       manual_dir=manual_dir)
+
+
+def _folder_source(name: str, split: str, root: str | None):
+  """image_folder: <root>/<split>/<class>/*; voc: root = VOC2012; coco: root holds
+  annotations/instances_<split>.json and <split>/ images."""
+  if not root:
+    raise ValueError(f"Dataset {name!r} is read from its own folder: set config.data.data_dir to "
+                     "it (see docs/datasets.md).")
+  if name == "image_folder":
+    from akorn_jax.data import imagefolder  # pylint: disable=g-import-not-at-top
+    return imagefolder.ImageFolder(root, split)
+  from akorn_jax.data import segmentation  # pylint: disable=g-import-not-at-top
+  if name == "voc":
+    return segmentation.VOCSegmentation(root, split)
+  return segmentation.COCOSegmentation(
+      os.path.join(root, "annotations", f"instances_{split}.json"), os.path.join(root, split))

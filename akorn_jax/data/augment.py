@@ -199,19 +199,24 @@ def random_grayscale(key: jax.Array, images: jax.Array, p: float = 0.2) -> jax.A
   return jnp.where(apply[:, None, None, None], gray, images)
 
 
-def simclr_views(key: jax.Array, images: jax.Array) -> jax.Array:
+def simclr_views(key: jax.Array, images: jax.Array, hflip: bool = False) -> jax.Array:
   """Two independent SimCLR views per image (SPEC §5.1), interleaved.
 
   Args:
     key: PRNG key.
     images: [B, H, W, 3] float in [0, 1].
+    hflip: also flip each view horizontally with p = 0.5 (the reference does so only for
+      ImageNet; never for the object datasets).
 
   Returns:
     float32 [2B, H, W, 3] in [0, 1]; rows 2i and 2i+1 are the two views of image i, the order the
     NT-Xent loss pairs them in.
   """
-  k_crop, k_jitter, k_gray = jax.random.split(key, 3)
+  k_crop, k_jitter, k_gray, k_flip = jax.random.split(key, 4)
   views = jnp.repeat(images.astype(jnp.float32), 2, axis=0)
   views = random_resized_crop(k_crop, views)
+  if hflip:
+    flip = jax.random.bernoulli(k_flip, 0.5, (views.shape[0], 1, 1, 1))
+    views = jnp.where(flip, views[:, :, ::-1], views)
   views = color_jitter(k_jitter, views)
   return jnp.clip(random_grayscale(k_gray, views), 0.0, 1.0)

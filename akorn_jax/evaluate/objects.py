@@ -170,27 +170,37 @@ def evaluate_objects(
     feature_fn: maps images [B, H, W, 3] in [0, 1] to features [B, H / psize, W / psize, C] (for
       AKOrN the last readout c; any randomness, e.g. the initial oscillators, is its business).
     batches: iterable of dicts with "image" [B, H, W, 3] (uint8, or float in [0, 1]) and "mask"
-      [B, H, W] int object ids (0 background, 255 ignore).
+      [B, H, W] int object ids (0 background, 255 or -1 ignore); optionally "class_mask" [B, H, W]
+      semantic classes (Pascal VOC / COCO), which adds MBO_c.
     psize: patch size of the model.
     num_clusters: k of the agglomerative clustering.
     uptile_factor: up-tiling factor r (1 = plain model; the README runs use 4).
     pca_dim: PCA dimension.
 
   Returns:
-    dict with fg_ari, fg_ari_std, mbo, mbo_std (mean and population std over images; images without
-    foreground / objects are skipped) and num_images (all images seen).
+    dict with fg_ari, fg_ari_std, mbo, mbo_std (MBO_i, against instances; mean and population std
+    over images; images without foreground / objects are skipped), with class masks also mbo_c,
+    mbo_c_std (MBO_c: the same overlap against the semantic-class map, SPEC §6.1 step 7), and
+    num_images (all images seen).
   """
-  aris, mbos = [], []
+  aris, mbos, mbos_c = [], [], []
   for batch in tqdm.tqdm(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
     labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])
     aris.append(metrics.fg_ari_batch(masks, labels))
     mbos.append(metrics.mbo_batch(masks, labels))
+    if "class_mask" in batch:
+      classes = np.asarray(batch["class_mask"]).astype(np.int32)
+      mbos_c.append(metrics.mbo_batch(np.where(classes == 255, -1, classes), labels))
   if not aris:
     raise ValueError("evaluate_objects got no batches; check the dataset split and batch size.")
   ari, mbo = np.concatenate(aris), np.concatenate(mbos)
-  return {
+  extra = {}
+  if mbos_c:
+    mbo_c = np.concatenate(mbos_c)
+    extra = {"mbo_c": float(np.nanmean(mbo_c)), "mbo_c_std": float(np.nanstd(mbo_c))}
+  return {**extra,
       "fg_ari": float(np.nanmean(ari)),
       "fg_ari_std": float(np.nanstd(ari)),
       "mbo": float(np.nanmean(mbo)),

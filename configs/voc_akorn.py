@@ -1,0 +1,21 @@
+"""Object discovery on VOC (1,449 val images at 256 px) with the ImageNet-pre-trained AKOrN of
+configs/imagenet_akorn.py: clustering into 4 groups, FG-ARI, MBO_i (instances) and MBO_c
+(semantic classes), SPEC §6.1, §7.4.
+
+Run on the pre-training run's EMA weights (no download; data_dir = the VOC2012 folder (JPEGImages/, SegmentationObject/, SegmentationClass/, ImageSets/Segmentation/val.txt)):
+  python -m experiments.evaluate --config=configs/voc_akorn.py --workdir=runs/imagenet \
+      --config.data.data_dir=/path/to/voc
+Not run here (needs ImageNet pre-training and the data). Variant `tiny` for tests.
+"""
+
+from configs import imagenet_akorn
+
+
+def get_config(arg: str | None = None):
+  c = imagenet_akorn.get_config(arg)
+  c.data.name = "voc"
+  c.data.data_dir = ""      # the VOC folder; must be set
+  c.eval.split = "val"
+  c.eval.num_clusters = 4
+  c.eval.num_images = 0     # the whole split
+  return c
