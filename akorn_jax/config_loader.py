@@ -13,8 +13,9 @@ error naming it and the values allowed. A user's config file builds on a built-i
 
 Every driver (train, evaluate, sudoku, benchmark, demo) and script loads configs here. The absl
 drivers define their `--config` flag with `config_flag()` (overrides such as `--config.optim.lr=1e-4`
-work as with ml_collections' config_flags) and parse their command line with `parse_flags`, which
-turns an unknown override into a one-line error and calls `validate` on the final config.
+work as with ml_collections' config_flags) and parse their command line with
+`akorn_jax.commands.parse_flags`, which turns an unknown override into a one-line error and calls
+`validate` on the final config.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import ml_collections
 from absl import flags
@@ -158,7 +159,7 @@ def _get_config_fn(where: str, spec: str) -> Callable:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Fails early (before any compilation) on settings that cannot work.
 
-  Called by `load` and, after command-line overrides, by `parse_flags`. The checks are cheap and
+  Called by `load` and, after command-line overrides, by `akorn_jax.commands.parse_flags`. The checks are cheap and
   need no device or data.
 
   Raises:
@@ -187,7 +188,7 @@ class _SpecParser(flags.ArgumentParser):
   def parse(self, argument):
     if not isinstance(argument, str):  # already a config (a default given as a ConfigDict)
       return argument
-    config = load(argument, check=False)  # validated after the overrides, in parse_flags
+    config = load(argument, check=False)  # validated after the overrides, in commands.parse_flags
     config.lock()
     return config
 
@@ -203,54 +204,3 @@ def config_flag(name: str = "config", default: str | None = None,
   holder = config_flags.DEFINE_config_file(name, default, help_string, lock_config=True)
   flags.FLAGS[name].parser = _SpecParser()
   return holder
-
-
-def flag_spec(argv: Sequence[str], name: str = "config") -> str | None:
-  """The value of `--name=SPEC` (or `--name SPEC`) in `argv`, or None."""
-  for i, a in enumerate(argv):
-    if a.startswith(f"--{name}="):
-      return a.split("=", 1)[1]
-    if a == f"--{name}" and i + 1 < len(argv):
-      return argv[i + 1]
-  return None
-
-
-def parse_flags(argv: Sequence[str], name: str = "config") -> list[str]:
-  """absl's flag parsing (`app.run(main, flags_parser=parse_flags)`), then `validate`.
-
-  An override of a key the config lacks, e.g. `--config.optim.lrr=1`, exits with one line naming the
-  key and the nearest valid ones (ml_collections raises a bare AttributeError from deep inside).
-  This runs before JAX is imported, so a typo costs a fraction of a second.
-  """
-  argv = list(argv)
-  try:
-    rest = flags.FLAGS(argv)
-  except AttributeError as e:
-    spec = flag_spec(argv[1:], name)
-    if spec is None:
-      raise
-    valid = _leaf_keys(load(spec, check=False))
-    for a in argv[1:]:
-      key = a.split("=", 1)[0].removeprefix(f"--{name}.")
-      if a.startswith(f"--{name}.") and key not in valid:
-        near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
-        sys.exit(f"FATAL: --{name}.{key}: the config has no key {key!r}"
-                 f"{'; did you mean ' + ', '.join(near) + '?' if near else ''} "
-                 f"Override only keys that {spec} defines.")
-    raise SystemExit(f"FATAL: bad --{name} override: {e}") from e
-  except (ValueError, flags.Error) as e:
-    sys.exit(f"FATAL: {e}")
-  config = flags.FLAGS[name].value
-  if config is not None:
-    try:
-      validate(config)
-    except ValueError as e:
-      sys.exit(f"FATAL: {e}")
-  return rest
-
-
-def _leaf_keys(config, prefix: str = "") -> list[str]:
-  keys = []
-  for k, v in config.items():
-    keys += _leaf_keys(v, f"{prefix}{k}.") if hasattr(v, "items") else [prefix + k]
-  return keys

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import ml_collections
 from absl import app, flags, logging
 
-from akorn_jax import benchmark, config_loader
+from akorn_jax import benchmark, commands, config_loader
 
 _SUITE = flags.DEFINE_list("suite", None, "Comma-separated items, or 'all'.", required=True)
 _SCALE = flags.DEFINE_enum("scale", "full", benchmark.SCALES, "Problem sizes (BENCHMARKS.md §1).")
@@ -81,7 +81,7 @@ def main(argv: Sequence[str]) -> None:
 
 def cli() -> None:
   """The `akorn-benchmark` command."""
-  app.run(main)
+  app.run(main, flags_parser=commands.parse_flags)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from akorn_jax import commands
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo_sudoku", "Where the demo run lives.")
 _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny config's).")
@@ -22,7 +24,6 @@ _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny 
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # keep the demo's output to what it explains
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
@@ -76,7 +77,7 @@ def main(argv):
 
 def cli() -> None:
   """The `akorn-demo` command."""
-  app.run(main)
+  app.run(main, flags_parser=commands.parse_flags)
 
 
 if __name__ == "__main__":

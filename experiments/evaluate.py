@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from akorn_jax import config_loader
+from akorn_jax import commands, config_loader
 
 _CONFIG = config_loader.config_flag(help_string=(
     "Default: the run's own <workdir>/config.json. Else a built-in name[:arg], a file.py[:arg] or a "
@@ -165,10 +165,10 @@ def main(argv):
 
 def _parse_flags(argv: list[str]) -> list[str]:
   """Without --config, the config is the run's own <workdir>/config.json (overrides still apply)."""
-  workdir = config_loader.flag_spec(argv[1:], "workdir")
-  if config_loader.flag_spec(argv[1:], "config") is None and workdir:
+  workdir = commands.flag_spec(argv[1:], "workdir")
+  if commands.flag_spec(argv[1:], "config") is None and workdir:
     argv = [argv[0], f"--config={os.path.join(workdir, 'config.json')}", *argv[1:]]
-  return config_loader.parse_flags(argv)
+  return commands.parse_flags(argv)
 
 
 def cli() -> None:

@@ -12,7 +12,7 @@ builder docstrings. Generated datasets are also prepared automatically on first 
 
 from absl import app, flags
 
-from akorn_jax import data
+from akorn_jax import commands, data
 
 _DATASET = flags.DEFINE_string("dataset", None, "name[/config], e.g. clevrtex/full.", required=True)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default $AKORN_DATA_DIR or "
@@ -32,7 +32,7 @@ def main(argv):
 
 def cli() -> None:
   """The `akorn-prepare-data` command."""
-  app.run(main)
+  app.run(main, flags_parser=commands.parse_flags)
 
 
 if __name__ == "__main__":

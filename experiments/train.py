@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from akorn_jax import config_loader
+from akorn_jax import commands, config_loader
 
 _CONFIG = config_loader.config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, images).")
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
   """The `akorn-train` command."""
-  app.run(main, flags_parser=config_loader.parse_flags)
+  app.run(main, flags_parser=commands.parse_flags)
 
 
 if __name__ == "__main__":
