@@ -6,18 +6,21 @@ is taken from the paper's description, and the attention settings (8 heads, GTA,
 those of the reference's attention KLayer. Parameters: `--dry_run` prints them (tests check the
 count).
 
-Run: python -m experiments.train --config=configs/cifar_akorn_mix.py --workdir=runs/cifar_mix
-     python -m experiments.evaluate --config=configs/cifar_akorn_mix.py --workdir=runs/cifar_mix --robustness
-Variant `tiny` (ch 8, T 1) for tests.
+Run: akorn-train --config=cifar_akorn_mix --workdir=runs/cifar_mix
+     akorn-evaluate --workdir=runs/cifar_mix --robustness
+Option `tiny` (ch 8, T 1) for tests.
 """
 
-from configs import cifar_akorn
+from akorn_jax import config_base
+
+from . import cifar_akorn
 
 
 def get_config(arg: str | None = None):
+  v = config_base.parse_arg(arg, tiny=False)
   c = cifar_akorn.get_config(arg)
   c.model.connectivity = ("conv", "conv", "attn")
-  c.model.heads = 8 if c.model.ch >= 64 else 2
+  c.model.heads = 2 if v.tiny else 8
   c.model.gta = True
   c.model.imsize = 32
   c.model.attn_impl = ""

@@ -5,17 +5,20 @@ The paper compares AKOrN with a ViT on CIFAR-10 but the reference code has none:
 are ours. Patch 4 (8 x 8 tokens), width 256, 6 blocks of T = 1, 8 heads, MLP 512, learnable
 sinusoidal positions, mean-pooled tokens -> linear head. Deterministic, so EOT is 1.
 
-Run: python -m experiments.train --config=configs/cifar_vit.py --workdir=runs/cifar_vit
-     python -m experiments.evaluate --config=configs/cifar_vit.py --workdir=runs/cifar_vit --robustness
-Variant `tiny` (width 16, 1 block) for tests.
+Run: akorn-train --config=cifar_vit --workdir=runs/cifar_vit
+     akorn-evaluate --workdir=runs/cifar_vit --robustness
+Option `tiny` (width 16, 1 block) for tests.
 """
 
-from configs import cifar_akorn
+from akorn_jax import config_base
+
+from . import cifar_akorn
 
 
 def get_config(arg: str | None = None):
+  v = config_base.parse_arg(arg, tiny=False)
+  tiny = v.tiny
   c = cifar_akorn.get_config(arg)
-  tiny = c.model.ch == 8
   c.model = dict(name="vit_classifier", ch=16 if tiny else 256, num_layers=1 if tiny else 6,
                  heads=2 if tiny else 8, psize=4, imsize=32, mlp_ratio=2, num_classes=10,
                  attn_impl="", dtype="float32")

@@ -1,23 +1,27 @@
-"""Clevr ItrSA baseline (SPEC §4.2): the AKOrN config's data, size and schedule (ch 256, psize 8, 128 px),
-with one ViT block whose attention sub-layer repeats T = 8 times (weights tied), learnable
-sinusoidal positions (no GTA), LayerNorm features for the clustering.
+"""CLEVR6 ItrSA baseline (SPEC §4.2): the AKOrN config's data, size and schedule (ch 256, psize 8, 128 px), with
+one ViT block whose attention sub-layer repeats T = 8 times (weights tied), learnable sinusoidal
+positions (no GTA), LayerNorm features for the clustering.
 
-Run: python -m experiments.train --config=configs/clevr_itrsa.py --workdir=runs/clevr_itrsa
-     python -m experiments.evaluate --config=configs/clevr_itrsa.py --workdir=runs/clevr_itrsa
-Reference (paper's synthetic table, DeepMind data): FG-ARI 82.5 / MBO 39.4. Variants as
-configs/clevr_akorn.py (`tiny`, `cpu`) plus `vit`: T = 1, a plain ViT block (no recurrence).
+Run: akorn-train --config=clevr_itrsa --workdir=runs/clevr_itrsa
+     akorn-evaluate --workdir=runs/clevr_itrsa
+Reference (paper's synthetic table, DeepMind data): FG-ARI 82.5 / MBO 39.4. Options: `tiny`, and
+`vit`: T = 1, a plain ViT block (no recurrence).
 """
 
 from akorn_jax import config_base
-from configs import clevr_akorn
+
+from .objects_base import object_config
 
 
 def get_config(arg: str | None = None):
-  v = config_base.parse_arg(arg, {"tiny", "cpu", "vit"})
-  c = clevr_akorn.get_config(",".join(k for k in v if k != "vit") or None)
-  for key in ("n", "gamma", "use_omega", "c_norm", "connectivity", "ksize", "remat"):
-    del c.model[key]
-  c.model.name = "object_vit"
-  c.model.gta = False
-  c.model.steps = 1 if "vit" in v else 8
+  v = config_base.parse_arg(arg, vit=False, tiny=False)
+  if v.tiny:
+    data = dict(dataset="dsprites_generated", builder_config="tiny", imsize=64, num_train=60000,
+                epochs=1)
+  else:
+    data = dict(dataset="multi_object", builder_config="clevr6", imsize=128, num_train=70000,
+                epochs=300)
+  c = object_config(**data, ch=256, psize=8, num_clusters=11, model="itrsa", tiny=v.tiny)
+  if v.vit:
+    c.model.steps = 1
   return c

@@ -2,11 +2,11 @@
 blocks without recurrence. The reference repository has no command for this row (its depth is
 unknown, SPEC §4.2): we use the ItrSA depths, L = 1 (default) or `L=2`.
 
-Run: python -m experiments.train --config=configs/clevrtex_vit.py --workdir=runs/clevrtex_vit
-Reference (CLEVRTex): FG-ARI 46.4 / MBO 25.1. Variants: `L=1|2`, `tiny`.
+Run: akorn-train --config=clevrtex_vit --workdir=runs/clevrtex_vit
+Reference (CLEVRTex): FG-ARI 46.4 / MBO 25.1. Options: `L=1|2`, `tiny`.
 """
 
-from configs import clevrtex_itrsa
+from . import clevrtex_itrsa
 
 
 def get_config(arg: str | None = None):

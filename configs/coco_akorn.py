@@ -3,12 +3,12 @@ configs/imagenet_akorn.py: clustering into 7 groups, FG-ARI, MBO_i (instances) a
 (semantic classes), SPEC §6.1, §7.4.
 
 Run on the pre-training run's EMA weights (no download; data_dir = the COCO folder (annotations/instances_val2017.json, val2017/)):
-  python -m experiments.evaluate --config=configs/coco_akorn.py --workdir=runs/imagenet \
+  akorn-evaluate --config=coco_akorn --workdir=runs/imagenet \
       --config.data.data_dir=/path/to/coco
-Not run here (needs ImageNet pre-training and the data). Variant `tiny` for tests.
+Not run here (needs ImageNet pre-training and the data). Option `tiny` for tests.
 """
 
-from configs import imagenet_akorn
+from . import imagenet_akorn
 
 
 def get_config(arg: str | None = None):

@@ -3,12 +3,12 @@ configs/imagenet_akorn.py: clustering into 4 groups, FG-ARI, MBO_i (instances) a
 (semantic classes), SPEC §6.1, §7.4.
 
 Run on the pre-training run's EMA weights (no download; data_dir = the VOC2012 folder (JPEGImages/, SegmentationObject/, SegmentationClass/, ImageSets/Segmentation/val.txt)):
-  python -m experiments.evaluate --config=configs/voc_akorn.py --workdir=runs/imagenet \
+  akorn-evaluate --config=voc_akorn --workdir=runs/imagenet \
       --config.data.data_dir=/path/to/voc
-Not run here (needs ImageNet pre-training and the data). Variant `tiny` for tests.
+Not run here (needs ImageNet pre-training and the data). Option `tiny` for tests.
 """
 
-from configs import imagenet_akorn
+from . import imagenet_akorn
 
 
 def get_config(arg: str | None = None):

@@ -1,7 +1,7 @@
 """Ablation runner: trains and evaluates a small grid of model variants of one config, writes one
 table (markdown + JSON) and one bar plot.
 
-  python -m experiments.ablate --config=configs/tetrominoes_akorn.py:cpu --workdir=runs/ablate \
+  python -m experiments.ablate --config=tetrominoes_akorn:cpu --workdir=runs/ablate \
       --grid=base,omega,no_project,n=2,n=8,steps=4,conv,no_readout [--config.train.num_steps=300]
 
 Each cell of `--grid` (comma-separated) is a preset name or `key=value` settings of the model,
@@ -28,7 +28,6 @@ import os
 import time
 
 from absl import app, flags
-from ml_collections import config_flags
 
 PRESETS: dict[str, dict] = {
     "base": {},
@@ -172,7 +171,8 @@ def write_outputs(rows: list[dict], workdir: str) -> None:
 def _define_flags():
   """Flags are defined only when run as a script, so tests can import this module next to other
   drivers (absl flags are global)."""
-  config_flags.DEFINE_config_file("config", None, "Experiment config file[:arg].", lock_config=True)
+  from akorn_jax import config_loader  # pylint: disable=g-import-not-at-top
+  config_loader.config_flag()
   flags.DEFINE_string("workdir", None, "Folder for the cells' runs and the table.", required=True)
   flags.DEFINE_string("grid", "base,omega,no_project,n=2,n=8,conv",
                       "Comma-separated cells: presets or key=value joined by '+'.")
@@ -189,5 +189,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from akorn_jax import commands  # pylint: disable=g-import-not-at-top
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=commands.parse_flags)

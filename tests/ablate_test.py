@@ -5,12 +5,12 @@ import os
 
 import pytest
 
-from configs import tetrominoes_akorn
+from akorn_jax import config_loader
 from experiments import ablate
 
 
 def test_cells_parse_presets_and_settings():
-  c = tetrominoes_akorn.get_config("tiny")
+  c = config_loader.load("tetrominoes_akorn:tiny")
   assert ablate.parse_cell("omega+n=2", c.model) == {"use_omega": True, "gamma": 1.0, "n": 2}
   assert ablate.parse_cell("no_project+steps=4", c.model) == {"project": False, "steps": 4}
   with pytest.raises(ValueError, match="no_readout"):
@@ -22,7 +22,7 @@ def test_cells_parse_presets_and_settings():
 
 
 def test_tiny_grid_writes_table_json_and_plot(tmp_path):
-  c = tetrominoes_akorn.get_config("tiny")
+  c = config_loader.load("tetrominoes_akorn:tiny")
   c.data.data_dir = str(tmp_path / "tfds")
   c.model.ch, c.model.heads, c.model.steps = 8, 2, 2
   c.data.batch_size = c.data.eval_batch_size = 8

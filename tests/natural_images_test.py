@@ -8,7 +8,7 @@ from PIL import Image
 
 from akorn_jax import data
 from akorn_jax.train import loop
-from configs import coco_akorn, imagenet_akorn, voc_akorn
+from akorn_jax import config_loader
 from experiments import evaluate as evaluate_driver
 import segmentation_data_test as seg_files
 
@@ -56,7 +56,7 @@ def test_pretrain_on_folder_then_evaluate_voc_and_coco(tmp_path):
   src = data.open_split("image_folder", "", "train", data_dir=str(tmp_path / "imagenet"))
   assert len(src) == 8 and src[5]["image"].shape == (256, 256, 3) and src[5]["label"] == 1
 
-  c = imagenet_akorn.get_config("tiny")
+  c = config_loader.load("imagenet_akorn:tiny")
   assert c.data.hflip and c.model.imsize == 256
   c.data.data_dir = str(tmp_path / "imagenet")
   c.data.batch_size = 8
@@ -68,9 +68,8 @@ def test_pretrain_on_folder_then_evaluate_voc_and_coco(tmp_path):
   # Pre-training has no labels to score: its periodic evaluation is the VOC/COCO configs below.
   loop.train_and_evaluate(c, run, task=_no_eval_task(c))
 
-  for get, root in ((voc_akorn.get_config, tmp_path / "VOC2012"), (coco_akorn.get_config,
-                                                                    tmp_path / "coco")):
-    e = get("tiny")
+  for name, root in (("voc_akorn", tmp_path / "VOC2012"), ("coco_akorn", tmp_path / "coco")):
+    e = config_loader.load(f"{name}:tiny")
     e.data.data_dir = str(root)
     out = evaluate_driver.evaluate(e, run)
     assert out["step"] == 2

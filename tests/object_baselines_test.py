@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from akorn_jax.train import loop
-from configs import tetrominoes_itrsa
+from akorn_jax import config_loader
 
 
 @pytest.mark.parametrize("arg", ["tiny", "tiny,vit"])
 def test_itrsa_and_vit_train_and_evaluate(tmp_path, arg):
-  c = tetrominoes_itrsa.get_config(arg)
+  c = config_loader.load(f"tetrominoes_itrsa:{arg}")
   assert c.model.name == "object_vit" and c.model.steps == (1 if "vit" in arg else 8)
   c.data.data_dir = str(tmp_path / "tfds")
   c.model.ch, c.model.heads, c.model.steps = 8, 2, min(c.model.steps, 2)

@@ -4,7 +4,7 @@ import numpy as np
 
 from akorn_jax.data import common
 from akorn_jax.data import sudoku as sudoku_data
-from configs import sudoku_akorn_rrn
+from akorn_jax import config_loader
 from experiments import evaluate as evaluate_driver
 
 
@@ -18,10 +18,10 @@ def test_rrn_config_evaluates_the_whole_test_csv(tmp_path):
   data_dir = str(tmp_path / "tfds")
   common.build(sudoku_data.SudokuRrn, data_dir_=data_dir, manual_dir=str(manual))
 
-  full = sudoku_akorn_rrn.get_config()
+  full = config_loader.load("sudoku_akorn_rrn")
   assert full.eval.sets == ("sudoku_rrn:test",) and full.eval.num_puzzles == 0
   assert max(full.eval.num_starts) == 4096 and full.eval.steps == 128
-  c = sudoku_akorn_rrn.get_config("tiny")
+  c = config_loader.load("sudoku_akorn_rrn:tiny")
   c.data.data_dir = data_dir
   c.model.ch, c.model.heads = 16, 2
   c.lock()
