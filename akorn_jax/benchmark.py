@@ -178,7 +178,6 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
   config.data.batch_size = size.batch // 2 if config.task == "objects" else size.batch
   if size.imsize is not None:
     config.model.imsize = size.imsize
-    config.data.image_size = size.imsize
   if config.task == "classification":
     # The reference augments CIFAR (AugMix etc.) in its CPU data loader, outside the timed step.
     config.data.augment = False

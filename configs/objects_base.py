@@ -17,7 +17,6 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.data.config = builder_config
   c.data.batch_size = batch_size     # images per step; the SimCLR loss sees 2x as many views
   c.data.eval_batch_size = 250
-  c.data.image_size = imsize
 
   # --- model ---------------------------------------------------------------------------------------
   c.model.name = "object_akorn"
