@@ -67,6 +67,28 @@ class Checkpointer:
     self._mngr.close()
 
 
+def load_latest(workdir: str) -> tuple[int, dict[str, Any]]:
+  """(step, tree) of the latest checkpoint of `workdir` as saved (nested dicts of arrays), for
+  evaluators and tests that have no model at hand.
+
+  Raises:
+    FileNotFoundError: when `workdir` holds no checkpoint.
+  """
+  mngr = _manager(workdir)
+  step = mngr.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, SUBDIR)}; train first or "
+                            "pass the workdir of a finished run.")
+  # Onto this process's first device, whatever the topology that saved it (another mesh, hosts).
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                        mngr.item_metadata(step).state)
+  out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                   data=ocp.args.JsonRestore()))
+  mngr.close()
+  return step, {"state": out.state, "data": out.data}
+
+
 class PreemptionFlag:
   """Set by SIGTERM (a scheduler's pre-emption notice); the loop polls it after each step, saves and
   exits 0. The previous handler comes back on `restore()`."""
