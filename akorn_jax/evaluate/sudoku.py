@@ -36,11 +36,11 @@ import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from jax.typing import ArrayLike
 
 from akorn_jax import metrics
 from akorn_jax import models
+from akorn_jax import progress
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
 WEIGHTS_FILE, CONFIG_FILE, SUMS_FILE = "weights.npz", "config.json", "SHA256SUMS"
@@ -142,7 +142,7 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
   run = _runner(graphdef, steps, vote_types)
   preds = np.zeros((rows, 9, 9), np.uint8)
   scores = np.zeros((rows, len(vote_types)), np.float32)
-  for lo in tqdm.tqdm(range(0, rows, chunk), desc="sudoku voting", unit="chunk", disable=None):
+  for lo in progress.track(range(0, rows, chunk), desc="sudoku voting", unit="chunk"):
     t0 = time.perf_counter()
     idx = np.arange(lo, lo + chunk)
     idx[idx >= rows] = 0  # padding rows repeat row 0; their results are dropped
