@@ -138,6 +138,12 @@ def _label(name: str | int | None, board: ArrayLike | str) -> str:
 
 def _conflict(board: np.ndarray) -> str | None:
   """Describes the first digit repeated in a row, column or box of `board` [9, 9], or None."""
+  counts = np.zeros((3, 9, 10), np.int8)  # unit kind (row, column, box), unit, digit
+  r, c = np.indices((9, 9))
+  for kind, unit in enumerate((r, c, 3 * (r // 3) + c // 3)):
+    np.add.at(counts[kind], (unit.ravel(), board.ravel().astype(np.intp)), 1)
+  if counts[:, :, 1:].max(initial=0) <= 1:  # the usual case, fast; the loops below say where
+    return None
   for r in range(9):
     for d in range(1, 10):
       cols = np.flatnonzero(board[r] == d)
@@ -161,13 +167,15 @@ def _conflict(board: np.ndarray) -> str | None:
 
 
 def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
-                    require_unique: bool = False) -> np.ndarray:
+                    require_unique: bool = False, max_nodes: int | None = None) -> np.ndarray:
   """Checks that a puzzle is well formed and solvable, and returns its (first) solution.
 
   Args:
     board: int `[9, 9]` (or 81 values), or text accepted by `parse_puzzle`.
     name: how error messages call this puzzle (an index or a name).
     require_unique: also reject puzzles with more than one solution.
+    max_nodes: search nodes the exact solver may spend (None: no limit; a hostile puzzle with
+      few givens and no solution can then take minutes).
 
   Returns:
     int8 `[9, 9]` solution.
@@ -175,6 +183,7 @@ def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
   Raises:
     ValueError: naming the puzzle and the problem: wrong number of cells, values outside 0..9,
       contradicting givens, no solution, or (with `require_unique`) several solutions.
+    SearchBudgetExceeded (a ValueError): `max_nodes` did not settle it (named as inconclusive).
   """
   if isinstance(board, str):
     board = parse_puzzle(board, name=name)
@@ -193,7 +202,13 @@ def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
   if conflict:
     raise ValueError(f"{label}: {conflict}; expected each digit at most once per row, column and "
                      "box. Fix the givens.")
-  solutions = solve(cells, max_solutions=2 if require_unique else 1)
+  try:
+    solutions = solve(cells, max_solutions=2 if require_unique else 1, max_nodes=max_nodes)
+  except SearchBudgetExceeded as e:
+    raise SearchBudgetExceeded(
+        f"{label}: inconclusive: {e}, so it is not known whether it has a solution (puzzles with "
+        "few givens and no solution are the usual cause). Check the givens, or allow more nodes "
+        "(the Sudoku CLI's --check_nodes).") from None
   if not solutions:
     raise ValueError(f"{label}: has no solution although no two givens clash directly; expected a "
                      "solvable puzzle. Check the givens against the source.")
@@ -287,8 +302,19 @@ def _propagate(cands: list[int], queue: list[int]) -> bool:
   return True
 
 
-def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[list[int]]) -> bool:
-  """Depth-first search from a propagated state; appends solutions to `out`, True at `limit`."""
+class SearchBudgetExceeded(ValueError):
+  """The exact search used up its `max_nodes` before finding the solutions asked for or proving
+  there are none (a puzzle with few givens and no solution can take minutes)."""
+
+
+def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[list[int]],
+            budget: list[int] | None = None) -> bool:
+  """Depth-first search from a propagated state; appends solutions to `out`, True at `limit`.
+  `budget` is [nodes left]; each call spends one and raises SearchBudgetExceeded at none."""
+  if budget is not None:
+    budget[0] -= 1
+    if budget[0] < 0:
+      raise SearchBudgetExceeded("search node budget used up")
   best, best_n = -1, 10
   for i in range(81):
     n = _POPCOUNT[cands[i]]
@@ -306,7 +332,7 @@ def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[l
   for b in bits:
     nxt = cands.copy()
     nxt[best] = b
-    if _propagate(nxt, [best]) and _search(nxt, limit, rng, out):
+    if _propagate(nxt, [best]) and _search(nxt, limit, rng, out, budget):
       return True
   return False
 
@@ -318,14 +344,21 @@ def _initial(cells: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 def _solve_cells(cells: Sequence[int], limit: int, rng: random.Random | None = None,
-                 exclude: tuple[int, int] | None = None) -> list[list[int]]:
-  """Up to `limit` solutions (81 masks each) of 81 digits; `exclude=(cell, digit)` bans a digit."""
+                 exclude: tuple[int, int] | None = None,
+                 max_nodes: int | None = None) -> list[list[int]]:
+  """Up to `limit` solutions (81 masks each) of 81 digits; `exclude=(cell, digit)` bans a digit.
+  Raises SearchBudgetExceeded after `max_nodes` search nodes (None: no limit)."""
   cands, queue = _initial(cells)
   if exclude is not None:
     cands[exclude[0]] = _ALL & ~(1 << (exclude[1] - 1))
   out: list[list[int]] = []
   if _propagate(cands, queue):
-    _search(cands, limit, rng, out)
+    try:
+      _search(cands, limit, rng, out, None if max_nodes is None else [max_nodes])
+    except SearchBudgetExceeded:
+      raise SearchBudgetExceeded(
+          f"the exact search stopped after {max_nodes} search nodes without finding {limit} "
+          f"solution(s) or proving there are fewer (found {len(out)})") from None
   return out
 
 
@@ -333,18 +366,24 @@ def _to_board(cands: list[int]) -> np.ndarray:
   return np.array([_DIGIT[c] for c in cands], np.int8).reshape(9, 9)
 
 
-def solve(board: ArrayLike, max_solutions: int = 2) -> list[np.ndarray]:
+def solve(board: ArrayLike, max_solutions: int = 2, *,
+          max_nodes: int | None = None) -> list[np.ndarray]:
   """Finds up to `max_solutions` solutions of a puzzle with an exact search (no model involved).
 
   Args:
     board: int `[9, 9]`, 0 = blank. Values are assumed in 0..9 (see `validate_puzzle`).
     max_solutions: stop after this many; 2 is enough to tell unique from ambiguous.
+    max_nodes: give up after this many search nodes (None: search to the end, which for a
+      hostile puzzle can take minutes).
 
   Returns:
     int8 `[9, 9]` solutions; empty when the puzzle has none (including clashing givens).
+
+  Raises:
+    SearchBudgetExceeded: `max_nodes` search nodes did not settle the question.
   """
   cells = [int(v) for v in np.asarray(board).reshape(81)]
-  return [_to_board(c) for c in _solve_cells(cells, max_solutions)]
+  return [_to_board(c) for c in _solve_cells(cells, max_solutions, max_nodes=max_nodes)]
 
 
 def count_solutions(board: ArrayLike, limit: int = 2) -> int:
