@@ -32,6 +32,8 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from akorn_jax import config_base
+
 BUILTIN_PACKAGE = "akorn_jax.configs"
 
 
@@ -188,6 +190,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
       continue
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
       raise ValueError(f"config.{section}.{key}={value!r}; expected an int >= {least} ({meaning}).")
+  if config.train.get("profile_steps"):
+    try:
+      config_base.parse_step_range(config.train.profile_steps)
+    except ValueError as e:
+      raise ValueError(f"config.train.profile_steps: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------------
