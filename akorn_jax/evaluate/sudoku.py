@@ -157,6 +157,21 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
           {v: scores[:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
 
 
+def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_rows: int,
+                   vote_types: Sequence[str] = VOTE_TYPES) -> int | None:
+  """Compiles the forward pass that `run_starts` will run on chunks of `num_rows` rows (the
+  compilation is reused by that call) and returns the bytes XLA says it needs on the device
+  (parameters, inputs, outputs and temporaries), or None when the backend does not say."""
+  graphdef, state = nnx.split(model)
+  idx = np.zeros(num_rows, np.int32)
+  compiled = _runner(graphdef, steps, tuple(vote_types)).lower(
+      state, key, np.zeros((num_rows, 9, 9), np.int32), idx, idx).compile()
+  stats = compiled.memory_analysis()
+  if stats is None:
+    return None
+  return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
+
+
 def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike, *, key: jax.Array,
                     steps: int | None, num_starts: Sequence[int] = (1, 16, 100, 1024, 4096),
                     vote_types: Sequence[str] = VOTE_TYPES, chunk: int = 8192) -> dict[str, float]:
