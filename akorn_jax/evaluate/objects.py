@@ -13,9 +13,9 @@ import os
 import jax
 import numpy as np
 from scipy.cluster import hierarchy
-import tqdm
 
 from akorn_jax import metrics
+from akorn_jax import progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -180,11 +180,11 @@ def evaluate_objects(
   Returns:
     dict with fg_ari, fg_ari_std, mbo, mbo_std (MBO_i, against instances; mean and population std
     over images; images without foreground / objects are skipped), with class masks also mbo_c,
-    mbo_c_std (MBO_c: the same overlap against the semantic-class map, SPEC §6.1 step 7), and
+    mbo_c_std (MBO_c: the same overlap against the semantic-class map, docs/evaluation.md#objects), and
     num_images (all images seen).
   """
   aris, mbos, mbos_c = [], [], []
-  for batch in tqdm.tqdm(batches, desc="objects eval", unit="batch"):
+  for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
     labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from akorn_jax import progress
 from akorn_jax.evaluate.attacks import (ATTACKS, LogitsFn, apgd_checkpoints, cross_entropy, dlr,
                                         dlr_targeted, predict)
 from akorn_jax.evaluate.attacks.common import as_pytree
@@ -126,7 +127,9 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   correct = {name: [] for name in ("clean", *attacks)}
   logits_fn = as_pytree(logits_fn)
   size = min(chunk_size, len(images))
-  for c, (lo, hi) in enumerate(_chunks(len(images), size)):
+  chunks = list(_chunks(len(images), size))
+  for c, (lo, hi) in enumerate(progress.track(chunks, desc=f"attacks {', '.join(attacks)}",
+                                              unit="chunk")):
     x, y = _pad(images[lo:hi], size), _pad(labels[lo:hi], size)
     k_chunk = jax.random.fold_in(key, c)
     alive = np.asarray(predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)
@@ -217,7 +220,7 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                                key).shape[-1]
   runs = [robust_accuracy(logits_fn, images, labels, key, attacks=(attack,), eps=e, eot=eot,
                           options={parse_attack(attack)[0]: options or {}}, chunk_size=chunk_size)
-          for e in eps_values]
+          for e in progress.track(eps_values, desc=f"{attack} accuracy vs eps", unit="eps")]
   acc = [r[attack] for r in runs]
   chance = 1.0 / num_classes
   monotone = all(b <= a + tolerance for a, b in zip(acc, acc[1:]))
