@@ -64,11 +64,12 @@ def get_config(arg: str | None = None):
   c.eval.autoattack_overrides = {}      # e.g. {"square": {"queries": 1000}}: reported in settings
   c.eval.sweep_attack = "pgd:steps=20,eot=4"
   c.eval.eps_sweep = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255, 64 / 255, 128 / 255)
-  # Our 17 implementations (akorn_jax/evaluate/corruptions.py; frost and spatter are missing).
+  # All 19 (akorn_jax/evaluate/corruptions.py); frost is skipped, with a message, when the optional
+  # imagecorruptions package (its photographs) is not installed.
   c.eval.corruptions = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
                         "defocus_blur", "gaussian_blur", "glass_blur", "motion_blur", "zoom_blur",
                         "contrast", "brightness", "saturate", "fog", "snow", "elastic_transform",
-                        "pixelate", "jpeg_compression")
+                        "pixelate", "jpeg_compression", "spatter", "frost")
   c.eval.corruption_severities = (1, 2, 3, 4, 5)
 
   if v.tiny:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from absl import app, flags
@@ -107,9 +108,18 @@ def _robustness(model, config, workdir: str, key) -> dict:
       logits_fn, images, labels, key_sweep, eps_values=tuple(config.eval.eps_sweep),
       attack=config.eval.sweep_attack, eot=config.eval.eot)
   probs_fn = jax.jit(lambda x, k: jax.nn.softmax(logits_fn(x, k), -1))
+  names = tuple(config.eval.corruptions)
+  if "frost" in names:
+    from akorn_jax.evaluate import spatter_frost  # pylint: disable=g-import-not-at-top
+    try:
+      spatter_frost.frost_folder()
+    except FileNotFoundError as e:  # optional package missing: skip frost, say why
+      print(f"Skipping the frost corruption: {e}", file=sys.stderr)
+      res["skipped_corruptions"] = {"frost": str(e)}
+      names = tuple(n for n in names if n != "frost")
   res["calibration"] = corruptions.calibration_report(
       probs_fn, images, labels, jax.random.fold_in(key, 3),
-      corruptions=tuple(config.eval.corruptions),
+      corruptions=names,
       severities=tuple(config.eval.corruption_severities))
   probs = np.asarray(probs_fn(images, jax.random.fold_in(key, 4)))
   os.makedirs(os.path.join(workdir, "pictures"), exist_ok=True)
