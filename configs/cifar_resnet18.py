@@ -12,6 +12,6 @@ from configs import cifar_akorn
 def get_config(arg: str | None = None):
   c = cifar_akorn.get_config(arg)
   tiny = c.model.ch == 8
-  c.model = dict(name="resnet18", num_classes=10, width=8 if tiny else 64, dtype="float32")
+  c.model = dict(name="resnet18", num_classes=10, width=8 if tiny else 64, dtype="auto")
   c.eval.eot = 1
   return c
