@@ -24,6 +24,7 @@ import numpy as np
 from flax import nnx
 
 from akorn_jax import compute
+from akorn_jax import kuramoto
 from akorn_jax import tasks
 from akorn_jax.train import loop
 from akorn_jax.train import sharding as shard_lib
@@ -139,8 +140,14 @@ def resolved_attention(config: ml_collections.ConfigDict) -> str | None:
   return impl if length == seq_len else f"{impl}@{length}"
 
 
+def remat_policy(config: ml_collections.ConfigDict) -> str | None:
+  """The Kuramoto remat policy the config's model runs with (None: the model has no such knob)."""
+  remat = config.model.get("remat")
+  return {False: "none", True: "full"}.get(remat, remat) if isinstance(remat, bool) else remat
+
+
 def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype: str | None = None,
-              remat: bool = False, attn_impl: str | None = None,
+              remat: str | None = None, attn_impl: str | None = None,
               devices: int = 1) -> ml_collections.ConfigDict:
   """The item's config at `scale`: `base` (the item's reference config) resized, on `devices`.
 
@@ -152,7 +159,8 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
     base: `configs/<item.config>.get_config(item.config_arg)`.
     scale: "full", "cpu" or "tiny".
     dtype: None (the config's own) or a compute dtype: "auto", "float32", "bfloat16".
-    remat: rematerialise the Kuramoto steps in the backward pass.
+    remat: None (the config's own) or a `kuramoto.REMAT_POLICIES` name: what the backward pass
+      keeps of each Kuramoto step.
     attn_impl: None (the layers' choice) or "xla" / "cudnn" (forced).
     devices: data-parallel mesh over the first `devices` devices; the batch stays global.
 
@@ -170,12 +178,16 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
     raise ValueError(f"devices={devices} but {jax.device_count()} exist; "
                      f"pick 1..{jax.device_count()}.")
   size = item.sizes[scale]
-  config = ml_collections.ConfigDict(base.to_dict())
+  if remat is not None and remat not in kuramoto.REMAT_POLICIES:
+    raise ValueError(f"Unknown remat policy {remat!r}; expected one of {kuramoto.REMAT_POLICIES}.")
+  fields = base.to_dict()
+  if remat is not None and "remat" in fields["model"]:
+    fields["model"]["remat"] = remat  # may replace a config's boolean on/off with a policy name
+  config = ml_collections.ConfigDict(fields)
   config.model.ch = size.ch
   config.model.steps = size.steps
   if dtype is not None:
     config.model.dtype = dtype
-  config.model.remat = remat
   # The objects' step makes two SimCLR views per image, so B model inputs need B/2 images.
   config.data.batch_size = size.batch // 2 if config.task == "objects" else size.batch
   if size.imsize is not None:
@@ -372,7 +384,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
       "flops_per_step": flops, "tflops_per_s": tflops_per_s,
       "mfu": None if peak is None or flops is None else tflops_per_s / (peak * devices),
       "peak_mem_gb": _peak_memory_gb(list(s.mesh.devices.flat)), "step_mem_gb": step_mem,
-      "remat": bool(config.model.remat),
+      "remat": remat_policy(config),
       "attn_impl": resolved_attention(config),
       "devices": devices, "steps": steps, "warmup": warmup,
   }

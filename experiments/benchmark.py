@@ -25,6 +25,7 @@ import ml_collections
 from absl import app, flags, logging
 
 from akorn_jax import benchmark
+from akorn_jax import kuramoto
 
 _SUITE = flags.DEFINE_list("suite", None, "Comma-separated items, or 'all'.", required=True)
 _SCALE = flags.DEFINE_enum("scale", "full", benchmark.SCALES, "Problem sizes (BENCHMARKS.md §1).")
@@ -33,7 +34,9 @@ _DTYPE = flags.DEFINE_enum("dtype", None, ["auto", "float32", "bfloat16"],
                            "the config's own, 'auto' = bf16 on GPU/TPU, f32 on CPU).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps.")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compilation.")
-_REMAT = flags.DEFINE_bool("remat", False, "Rematerialise the Kuramoto steps in the backward pass.")
+_REMAT = flags.DEFINE_enum("remat", None, list(kuramoto.REMAT_POLICIES),
+                           "Override of the config's Kuramoto remat policy (what the backward "
+                           "pass keeps per step, akorn_jax/kuramoto.py).")
 _ATTN = flags.DEFINE_enum("attn_impl", None, ["xla", "cudnn"],
                           "Override of the attention kernel (default: the layers' own choice, "
                           "cuDNN on GPU in bf16 where the shape fits, else XLA).")
@@ -47,7 +50,7 @@ def base_config(item: benchmark.Item) -> ml_collections.ConfigDict:
 
 
 def run_item(name: str, *, scale: str, dtype: str | None = None, steps: int = 20, warmup: int = 3,
-             remat: bool = False, attn_impl: str | None = None, profile_dir: str | None = None,
+             remat: str | None = None, attn_impl: str | None = None, profile_dir: str | None = None,
              devices: int = 1) -> dict:
   """The JSON record of one item, measured in this process."""
   item = benchmark.get_item(name)
@@ -59,9 +62,9 @@ def run_item(name: str, *, scale: str, dtype: str | None = None, steps: int = 20
 
 def _item_flags(name: str) -> list[str]:
   """This command line's flags for item `name` alone (one trace directory per item)."""
-  args = [f"--suite={name}", "--remat" if _REMAT.value else "--noremat"]
-  args += [f"--{f.name}={f.value}" for f in (_SCALE, _DTYPE, _STEPS, _WARMUP, _ATTN, _DEVICES)
-           if f.value is not None]
+  args = [f"--suite={name}"]
+  args += [f"--{f.name}={f.value}" for f in (_SCALE, _DTYPE, _STEPS, _WARMUP, _ATTN, _DEVICES,
+                                              _REMAT) if f.value is not None]
   if _PROFILE.value:
     args.append(f"--profile_dir={os.path.join(_PROFILE.value, name)}")
   return args

@@ -18,7 +18,7 @@ FIELDS = {
     "config": str, "mode": str, "scale": str, "dtype": str, "device": str, "batch": int,
     "median_step_s": float, "min_step_s": float, "examples_per_s": float, "compile_s": float,
     "params": int, "flops_per_step": float, "tflops_per_s": float, "mfu": (float, type(None)),
-    "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": bool,
+    "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": (str, type(None)),
     "attn_impl": (str, type(None)), "devices": int, "steps": int, "warmup": int,
 }
 
@@ -113,10 +113,10 @@ def test_peak_table():
 def test_configure_sizes_and_errors():
   item = benchmark.ITEMS["clevrtex_L2_train"]
   config = benchmark.configure(item, driver.base_config(item), scale="cpu", dtype="bfloat16",
-                               remat=True, attn_impl="xla", devices=2)
+                               remat="coupling", attn_impl="xla", devices=2)
   assert (config.model.ch, config.model.steps, config.model.imsize) == (64, 8, 64)
   assert config.data.batch_size == 32  # 64 views = 32 images
-  assert (config.model.dtype, config.model.remat) == ("bfloat16", True)
+  assert (config.model.dtype, config.model.remat) == ("bfloat16", "coupling")
   assert config.model.attn_impl == "xla"
   assert (config.mesh.data, config.mesh.fsdp, config.model.num_layers) == (2, 1, 2)
   # Without overrides the item runs as the config does: "auto" compute, the layers' attention.
