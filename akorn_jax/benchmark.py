@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -285,6 +286,27 @@ def count_flops(fn: Callable[..., Any], *args: Any) -> float:
   return _matmul_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
+# HLO instructions that launch no kernel of their own (bookkeeping, views, constants).
+_NOT_KERNELS = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "after-all",
+                "partition-id", "replica-id", "opt-barrier", "add-dependency", "domain"}
+
+
+def kernels_per_loop_step(hlo_text: str) -> list[int]:
+  """Instructions that launch work in each while-loop body of a compiled program's HLO text, in
+  program order: for a Kuramoto model, the kernels of one step of the forward scan (and of the
+  backward scan of a train step). A fusion counts once, however many ops it fused.
+  """
+  bodies = re.findall(r"\swhile\(.*?body=%?([\w.\-]+)", hlo_text)
+  counts = []
+  for body in bodies:
+    block = re.search(r"^%?" + re.escape(body) + r" .*?\{\n(.*?)^\}", hlo_text, re.S | re.M)
+    if block is None:
+      continue
+    ops = re.findall(r"=\s.*?\s([a-z][a-z0-9\-]*)\(", block.group(1))
+    counts.append(sum(op not in _NOT_KERNELS for op in ops))
+  return counts
+
+
 def _time_steps(call: Callable[[], Any], *, steps: int, warmup: int) -> list[float]:
   """Seconds of each of `steps` calls, after `warmup` untimed ones; each waits for its results."""
   for _ in range(warmup):
@@ -318,8 +340,9 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
     profile_dir: if set, 3 more steps run inside `jax.profiler.trace(profile_dir)`.
 
   Returns:
-    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup and
-    step_mem_gb: XLA's static estimate of one device's buffers for the step).
+    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup,
+    step_mem_gb: XLA's static estimate of one device's buffers for the step, and
+    kernels_per_loop_step: `kernels_per_loop_step` of the compiled step).
   """
   if steps < 1 or warmup < 0:
     raise ValueError(f"steps={steps} must be >= 1 and warmup={warmup} >= 0.")
@@ -350,6 +373,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   t0 = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - t0
+  kernels = kernels_per_loop_step(compiled.as_text())
   mem = compiled.memory_analysis()
   step_mem = None if mem is None else (mem.argument_size_in_bytes + mem.output_size_in_bytes
                                        + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 1e9
@@ -386,5 +410,5 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
       "peak_mem_gb": _peak_memory_gb(list(s.mesh.devices.flat)), "step_mem_gb": step_mem,
       "remat": remat_policy(config),
       "attn_impl": resolved_attention(config),
-      "devices": devices, "steps": steps, "warmup": warmup,
+      "devices": devices, "steps": steps, "warmup": warmup, "kernels_per_loop_step": kernels,
   }

@@ -20,6 +20,7 @@ FIELDS = {
     "params": int, "flops_per_step": float, "tflops_per_s": float, "mfu": (float, type(None)),
     "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": (str, type(None)),
     "attn_impl": (str, type(None)), "devices": int, "steps": int, "warmup": int,
+    "kernels_per_loop_step": list,
 }
 
 
@@ -98,6 +99,19 @@ def test_count_flops_on_loop_free_matmuls_and_convolutions():
   # Zero-padded: every tap of every output counts (XLA skips the taps that fall on padding).
   same = lambda x, w: conv(x, w, "SAME")
   assert benchmark.count_flops(same, x, w) == 2 * 2 * 81 * 9 * 8 * 16 > xla(same, x, w)
+
+
+def test_kernels_per_loop_step_counts_each_scan_body():
+  x, w = jnp.ones((5, 24)), jnp.ones((24, 24))
+
+  def f(x, w):
+    return jax.lax.scan(lambda x, _: (jnp.tanh(x @ w), None), x, None, length=4)[0].sum()
+
+  forward = benchmark.kernels_per_loop_step(jax.jit(f).lower(x, w).compile().as_text())
+  assert len(forward) == 1 and 1 <= forward[0] <= 4  # the matmul (+ tanh), the loop counter
+  train = jax.jit(jax.grad(f, argnums=1)).lower(x, w).compile().as_text()
+  assert len(benchmark.kernels_per_loop_step(train)) == 2  # the forward and the backward scan
+  assert benchmark.kernels_per_loop_step(jax.jit(jnp.tanh).lower(x).compile().as_text()) == []
 
 
 def test_peak_table():
