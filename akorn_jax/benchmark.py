@@ -13,6 +13,7 @@ import dataclasses
 import math
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,8 @@ class Item:
 
   Attributes:
     name: suite name, e.g. "sudoku_train".
-    mode: "train" (the trainer's step) or "eval" (the jitted forward pass).
+    mode: "train" (the trainer's step), "eval" (the jitted forward pass) or "loop" (the
+      trainer's whole loop, `run_loop`).
     config: config module under configs/, e.g. "clevrtex_akorn".
     config_arg: the argument of its `get_config`, e.g. "L=2".
     sizes: `Size` per scale.
@@ -75,6 +77,12 @@ ITEMS = {item.name: item for item in (
          {"full": Size(128, 8, 512), "cpu": Size(64, 8, 64), "tiny": Size(32, 2, 8)}),
     Item("cifar_train", "train", "cifar_akorn", None,
          {"full": Size(64, 3, 128), "cpu": Size(16, 3, 32), "tiny": Size(16, 1, 4)}),
+    # End to end: the trainer's own loop (data pipeline, augmentation, step, EMA, logging) at the
+    # sizes of the matching train item, so the gap to it is the host's cost.
+    Item("sudoku_loop", "loop", "sudoku_akorn", "cpu",
+         {"full": Size(512, 16, 100), "cpu": Size(128, 8, 32), "tiny": Size(64, 2, 4)}),
+    Item("tetro_loop", "loop", "tetrominoes_akorn", "conv,cpu",
+         {"full": Size(128, 8, 512), "cpu": Size(64, 8, 64), "tiny": Size(32, 2, 8)}),
 )}
 
 # Dense (no sparsity) peak TFLOP/s per chip as (device_kind substring, bfloat16, float32); the
@@ -327,6 +335,50 @@ def _peak_memory_gb(devices: list[jax.Device]) -> float | None:
   return max(peaks) / 1e9 if peaks else None
 
 
+def run_loop(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int = 10,
+             warmup: int = 2) -> dict[str, Any]:
+  """Times the trainer's real loop (`loop.train_and_evaluate`) on the config's dataset.
+
+  The loss function is wrapped to stamp the host clock (`jax.debug.callback`) when each step
+  runs, so step times include everything between steps: reading and batching examples, host to
+  device copies, augmentation, the step, EMA, logging. Evaluation is off; the final checkpoint is
+  written after the last timed step. Generated datasets are generated on first use.
+
+  Returns:
+    config, mode, scale, dtype, device, batch, median_step_s, min_step_s, steps_per_s,
+    examples_per_s, wall_s (the whole run, with compilation and the final save), steps, warmup.
+  """
+  task = tasks.get_task(config)
+  stamps: list[float] = []
+
+  def loss_fn(model, batch, key):
+    jax.debug.callback(lambda: stamps.append(time.perf_counter()))
+    return task.loss_fn(model, batch, key)
+
+  timed = dataclasses.replace(task, loss_fn=loss_fn, evaluate=None)
+  run_config = ml_collections.ConfigDict(config.to_dict())
+  run_config.train.num_steps = warmup + steps + 1
+  run_config.train.eval_every = 0
+  run_config.checkpoint.every_steps = 10 ** 9
+  t0 = time.perf_counter()
+  with tempfile.TemporaryDirectory() as workdir:
+    loop.train_and_evaluate(run_config, workdir, task=timed)
+  wall = time.perf_counter() - t0
+  times = np.diff(stamps[warmup:]).tolist()  # start of step k to start of step k+1
+  if len(times) != steps:
+    raise RuntimeError(f"{item.name}: {len(stamps)} step stamps for {warmup + steps + 1} steps.")
+  median = statistics.median(times)
+  device = jax.devices()[0]
+  return {
+      "config": item.name, "mode": item.mode, "scale": scale, "dtype": resolved_dtype(config),
+      "device": "cpu" if device.platform == "cpu" else device.device_kind,
+      "batch": item.sizes[scale].batch, "median_step_s": median, "min_step_s": min(times),
+      "steps_per_s": 1.0 / median, "examples_per_s": item.sizes[scale].batch / median,
+      "wall_s": wall, "devices": int(config.mesh.data),
+      "steps": steps, "warmup": warmup,
+  }
+
+
 def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int = 10,
         warmup: int = 2, profile_dir: str | None = None) -> dict[str, Any]:
   """Compiles, warms up and times `item` under `config` (from `configure`).
@@ -346,6 +398,8 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   """
   if steps < 1 or warmup < 0:
     raise ValueError(f"steps={steps} must be >= 1 and warmup={warmup} >= 0.")
+  if item.mode == "loop":
+    return run_loop(item, config, scale=scale, steps=steps, warmup=warmup)
   task = tasks.get_task(config)
   s = loop.setup(config, task)
   state = s.init_fn()

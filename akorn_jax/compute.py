@@ -5,12 +5,14 @@ convolutions on GPU/TPU, float32 on CPU) and every attention layer asks `attenti
 kernel to run (cuDNN's fused flash attention where the backend and shape allow, padding the tokens
 when cuDNN refuses their count, else XLA). The benchmark times exactly these choices; its
 `--dtype`/`--attn_impl` flags only override them. The oscillator state, normalisations and energies
-stay float32 whatever is chosen here (see `kuramoto`).
+stay float32 whatever is chosen here (see `kuramoto`). `enable_compilation_cache` turns on JAX's
+persistent compilation cache for every driver.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -137,3 +139,32 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, *, implementation: str,
                                    query_seq_lengths=lengths, key_value_seq_lengths=lengths,
                                    implementation=implementation)
   return o[:, :seq_len]
+
+
+# ------------------------------------------------------------------------------------------------
+# Compilation cache
+# ------------------------------------------------------------------------------------------------
+
+DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "akorn_jax", "jax")
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+  """Turns on JAX's persistent compilation cache, so a second run skips compiling (the Sudoku
+  voting pass and a full-scale train step take tens of seconds to compile on a GPU).
+
+  Every driver (experiments/*) calls this first. The directory is `path`, else
+  $AKORN_JAX_CACHE_DIR, else JAX's own $JAX_COMPILATION_CACHE_DIR, else ~/.cache/akorn_jax/jax;
+  "off" turns the cache off. Programs that compile in under a second are not cached (JAX's
+  default threshold).
+
+  Returns:
+    The cache directory, or None when off.
+  """
+  folder = (path or os.environ.get("AKORN_JAX_CACHE_DIR")
+            or os.environ.get("JAX_COMPILATION_CACHE_DIR") or DEFAULT_CACHE_DIR)
+  if folder.lower() in ("off", "none", "0"):
+    return None
+  folder = os.path.expanduser(folder)
+  os.makedirs(folder, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", folder)
+  return folder

@@ -25,6 +25,7 @@ import ml_collections
 from absl import app, flags, logging
 
 from akorn_jax import benchmark
+from akorn_jax import compute
 from akorn_jax import kuramoto
 
 _SUITE = flags.DEFINE_list("suite", None, "Comma-separated items, or 'all'.", required=True)
@@ -73,6 +74,7 @@ def _item_flags(name: str) -> list[str]:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; every option is a --flag.")
+  compute.enable_compilation_cache()
   names = list(benchmark.ITEMS) if _SUITE.value == ["all"] else _SUITE.value
   for name in names:
     benchmark.get_item(name)  # fail on a typo before spending minutes on the others

@@ -37,6 +37,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from akorn_jax import compute
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
 
@@ -190,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   solve.add_argument("--vote", default="sum", choices=sudoku_eval.VOTE_TYPES,
                      help="score that picks the start (default sum)")
   solve.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-  solve.add_argument("--chunk", type=int, default=8192, help="(puzzle, start) rows per forward pass")
+  solve.add_argument("--chunk", type=int, default=0,
+                     help="(puzzle, start) rows per forward pass (default: fit the free memory)")
   solve.add_argument("--json", action="store_true", help="print one JSON object per puzzle")
   solve.add_argument("--check", action="store_true", help="also print the exact solver's answer")
   solve.add_argument("--weights_dir", default=DEFAULT_WEIGHTS, help=argparse.SUPPRESS)
@@ -200,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error("export needs --workdir=DIR of a trained run")
   if args.command == "solve" and args.K < 1:
     parser.error(f"--K={args.K}; expected at least 1 random start")
+  compute.enable_compilation_cache()
   return _solve(args) if args.command == "solve" else _export(args)
 
 

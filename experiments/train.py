@@ -58,9 +58,11 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> None:
   del argv
   # Heavy imports only now that the flags are valid.
+  from akorn_jax import compute  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop, sharding  # pylint: disable=g-import-not-at-top
 
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
+  compute.enable_compilation_cache()
   config = _CONFIG.value
   if _DRY_RUN.value:
     spec = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--config=")),

@@ -40,7 +40,10 @@ def _check_record(record: dict, name: str, devices: int = 1) -> None:
   json.dumps(record)  # plain JSON types only
 
 
-@pytest.mark.parametrize("name", list(benchmark.ITEMS))
+STEP_ITEMS = [name for name, item in benchmark.ITEMS.items() if item.mode != "loop"]
+
+
+@pytest.mark.parametrize("name", STEP_ITEMS)
 def test_every_item_reports_every_field(name):
   record = driver.run_item(name, scale="tiny", steps=2, warmup=1)
   _check_record(record, name)
@@ -49,6 +52,15 @@ def test_every_item_reports_every_field(name):
   assert record["params"] == loop.count_params(config)  # counted on an abstract model
   assert record["attn_impl"] == ("xla" if name.startswith(("sudoku", "clevrtex")) else None)
   assert record["mfu"] is None and record["device"] == "cpu"  # CPU has no peak in the table
+
+
+def test_loop_item_times_the_trainers_loop():
+  record = driver.run_item("sudoku_loop", scale="tiny", steps=3, warmup=1)
+  assert (record["config"], record["mode"], record["batch"]) == ("sudoku_loop", "loop", 4)
+  assert 0 < record["min_step_s"] <= record["median_step_s"] < record["wall_s"]
+  assert record["steps_per_s"] == pytest.approx(1 / record["median_step_s"])
+  assert record["steps"] == 3 and record["dtype"] == "float32"
+  json.dumps(record)
 
 
 def test_driver_prints_one_json_line_on_two_devices():

@@ -4,6 +4,8 @@ that cuDNN's padded tokens change nothing (checked through the padded XLA path o
 import glob
 import importlib
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -122,3 +124,22 @@ def test_attention_layer_selects_cudnn_when_the_backend_supports_it(monkeypatch)
   calls.clear()
   layers.Attention(32, heads=4, gta=True, hw=(9, 9), rngs=nnx.Rngs(0))(x)
   assert [c[:2] for c in calls] == [("xla", 81)]
+
+
+def test_compilation_cache_default_override_and_off(tmp_path):
+  # In a child process: the cache latches on at the first compilation.
+  child = f"""
+import os, jax, jax.numpy as jnp
+from akorn_jax import compute
+os.environ.pop("AKORN_JAX_CACHE_DIR", None)
+os.environ["HOME"] = {str(tmp_path)!r}
+assert compute.enable_compilation_cache() == os.path.join({str(tmp_path)!r}, ".cache/akorn_jax/jax")
+os.environ["AKORN_JAX_CACHE_DIR"] = "off"
+assert compute.enable_compilation_cache() is None
+folder = compute.enable_compilation_cache({str(tmp_path / "cache")!r})
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.jit(lambda x: jnp.sin(x) @ x)(jnp.ones((64, 64))).block_until_ready()
+assert os.listdir(folder), "nothing cached"
+"""
+  subprocess.run([sys.executable, "-c", child], check=True, timeout=120, cwd=ROOT,
+                 env={**os.environ, "PYTHONPATH": ROOT})
