@@ -7,6 +7,11 @@ chunk is padded to the same shape (one compilation) and the results are gathered
 numpy arrays on every process. With several processes, every process passes the same full rows
 (evaluators read the whole eval set everywhere) and gets the same full results.
 
+`sharded_call(fn, *args, batch_argnums=...)` is the one-batch form used by the evaluators that
+already cut their data into batches (objects, classification, attacks, corruptions): the batch
+arguments are padded to a multiple of the mesh size and split over it, the rest replicated, and
+the padding is dropped from the host results.
+
 `auto_chunk` picks the chunk from the backend and its free memory, given the bytes one row needs
 (`row_bytes` estimates them from the traced program).
 """
@@ -80,7 +85,76 @@ def auto_chunk(bytes_per_row: int, mesh: jax.sharding.Mesh, *, cap: int = 8192) 
   devices = list(mesh.devices.flat)
   rows = free_bytes(devices) // max(bytes_per_row, 1)
   rows = min(int(rows), cap) // len(devices) * len(devices)
-  return max(rows, len(devices))
+  return max(rows, 2 * len(devices))
+
+
+def _per_device_multiple(rows: int, devices: int) -> int:
+  """`rows` rounded up to a multiple of `devices`, at least 2 rows per device: XLA:CPU multiplies
+  a single row by a matrix with another kernel (matrix-vector), whose rounding differs from the
+  matrix-matrix one by an ulp, so one row per device would make results depend on the chunk."""
+  return max(-(-rows // devices), 2) * devices
+
+
+def _replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """Every array of `tree` replicated on `mesh` (already-placed arrays are left where they are
+  when their sharding spans the mesh's devices)."""
+  target = shard_lib.replicated(mesh)
+
+  def one(x):
+    if isinstance(x, jax.Array) and set(x.sharding.device_set) == set(mesh.devices.flat):
+      return x
+    return jax.device_put(x, target)
+
+  return jax.tree.map(one, tree)
+
+
+def _to_host(out: Any) -> Any:
+  """Host numpy copies of (possibly multi-process) global outputs, on every process."""
+  if jax.process_count() == 1:
+    return jax.tree.map(np.asarray, out)
+  return multihost_utils.process_allgather(out, tiled=True)
+
+
+def _shard_rows(rows: Any, mesh: jax.sharding.Mesh) -> Any:
+  """Host arrays [R, ...] (R a multiple of the mesh size, equal on every process) as global
+  arrays split over the mesh's devices on the leading axis."""
+  sharding = shard_lib.batch_sharding(mesh)
+
+  def one(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  return jax.tree.map(one, rows)
+
+
+def sharded_call(fn: Callable[..., Any], *args: Any, batch_argnums: tuple[int, ...] = (1,),
+                 mesh: jax.sharding.Mesh | None = None) -> Any:
+  """`fn(*args)` with the batch arguments split over the devices of `mesh`.
+
+  Args:
+    fn: a jitted function whose outputs are row-wise in the batch (output row r depends on batch
+      row r only; randomness drawn for the whole batch from one key is fine, as JAX draws row r's
+      numbers independently of the rows after it).
+    *args: its arguments; those at `batch_argnums` are host arrays (or pytrees of them) with a
+      common leading batch size B, the others are replicated (model state, keys).
+    batch_argnums: positions of the batch arguments.
+    mesh: devices to split the batch over (default: all, `default_mesh`).
+
+  Returns:
+    `fn`'s outputs as host numpy arrays with leading axis B (the padding rows dropped).
+  """
+  mesh = mesh or default_mesh()
+  sizes = {len(x) for i in batch_argnums for x in jax.tree.leaves(args[i])}
+  if len(sizes) != 1:
+    raise ValueError(f"sharded_call needs one leading batch size over batch_argnums="
+                     f"{batch_argnums}; got sizes {sorted(sizes)}.")
+  num = sizes.pop()
+  padded = _per_device_multiple(num, mesh.size)
+  idx = np.minimum(np.arange(padded), num - 1)  # padding rows repeat the last row
+  call_args = [
+      _shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], a), mesh) if i in batch_argnums
+      else _replicate(a, mesh) for i, a in enumerate(args)]
+  return _take(_to_host(fn(*call_args)), num)
 
 
 def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
@@ -92,8 +166,10 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
     fn: a jitted function of (*args, chunk of rows) whose outputs are row-wise: output row r
       depends only on input row r (padding rows are computed and dropped).
     rows: a pytree of host arrays with a common leading axis N (the same on every process).
-    chunk: rows per call, rounded up to a multiple of the mesh size; the last chunk is padded by
-      repeating the first row, so every call has one shape.
+    chunk: rows per call, rounded up to a multiple of the mesh size (at least 2 rows per device);
+      the last chunk is padded by repeating the first row, so every call has one shape. Results
+      do not depend on the chunk or the device count (for row-wise `fn`; bit for bit on CPU,
+      tests/evaluate_common_test.py).
     mesh: devices to split each chunk over (default: all, `default_mesh`).
     args: further arguments of `fn` (model state, keys), replicated on the mesh.
     chunk_times: if given, the wall seconds of each chunk are appended (the first includes
@@ -111,18 +187,8 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
                      f"{[np.shape(x) for x in leaves]}.")
   if chunk < 1:
     raise ValueError(f"chunk={chunk}; expected a positive number of rows.")
-  size = mesh.size
-  chunk = -(-min(chunk, num) // size) * size
-  batch_sharding = shard_lib.batch_sharding(mesh)
-  args = jax.device_put(args, shard_lib.replicated(mesh))
-
-  def put(x: np.ndarray) -> jax.Array:
-    return jax.make_array_from_callback(x.shape, batch_sharding, lambda index: x[index])
-
-  def fetch(out: Any) -> Any:
-    if jax.process_count() == 1:
-      return jax.tree.map(np.asarray, out)
-    return multihost_utils.process_allgather(out, tiled=True)
+  chunk = _per_device_multiple(min(chunk, num), mesh.size)
+  args = _replicate(args, mesh)
 
   starts = range(0, num, chunk)
   if progress:
@@ -133,15 +199,15 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
     t0 = time.perf_counter()
     idx = np.arange(lo, lo + chunk)
     idx[idx >= num] = 0  # padding rows repeat row 0; their results are dropped
-    out = fn(*args, jax.tree.map(lambda x: put(np.asarray(x)[idx]), rows))
+    out = fn(*args, _shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], rows), mesh))
     # Keep one chunk in flight: fetch the previous one while this one runs.
     if pending is not None:
-      results.append(_take(fetch(pending[0]), pending[1]))
+      results.append(_take(_to_host(pending[0]), pending[1]))
     pending = (out, min(chunk, num - lo))
     if chunk_times is not None:
       jax.block_until_ready(out)
       chunk_times.append(time.perf_counter() - t0)
-  results.append(_take(fetch(pending[0]), pending[1]))
+  results.append(_take(_to_host(pending[0]), pending[1]))
   return jax.tree.map(lambda *parts: np.concatenate(parts, axis=0), *results)
 
 
