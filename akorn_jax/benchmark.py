@@ -52,8 +52,8 @@ class Item:
     name: suite name, e.g. "sudoku_train".
     mode: "train" (the trainer's step), "eval" (the jitted forward pass) or "loop" (the
       trainer's whole loop, `run_loop`).
-    config: config module under configs/, e.g. "clevrtex_akorn".
-    config_arg: the argument of its `get_config`, e.g. "L=2".
+    config: built-in config name (configs/), e.g. "clevrtex_akorn".
+    config_arg: its option string, e.g. "L=2".
     sizes: `Size` per scale.
   """
   name: str
@@ -61,6 +61,11 @@ class Item:
   config: str
   config_arg: str | None
   sizes: dict[str, Size]
+
+  @property
+  def spec(self) -> str:
+    """The config spec for `config_loader.load`, e.g. "clevrtex_akorn:L=2"."""
+    return f"{self.config}:{self.config_arg}" if self.config_arg else self.config
 
 
 # BENCHMARKS.md §1. Object items count B as views: SimCLR sees B views made from B/2 images.
@@ -165,7 +170,7 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
 
   Args:
     item: the suite entry.
-    base: `configs/<item.config>.get_config(item.config_arg)`.
+    base: the item's built-in config, `config_loader.load(item.spec)`.
     scale: "full", "cpu" or "tiny".
     dtype: None (the config's own) or a compute dtype: "auto", "float32", "bfloat16".
     remat: None (the config's own) or a `kuramoto.REMAT_POLICIES` name: what the backward pass
@@ -201,7 +206,6 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
   config.data.batch_size = size.batch // 2 if config.task == "objects" else size.batch
   if size.imsize is not None:
     config.model.imsize = size.imsize
-    config.data.image_size = size.imsize
   if config.task == "classification":
     # The reference augments CIFAR (AugMix etc.) in its CPU data loader, outside the timed step.
     config.data.augment = False

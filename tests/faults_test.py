@@ -22,19 +22,19 @@ import jax
 import numpy as np
 import pytest
 
-from akorn_jax import tasks
+from akorn_jax import config_loader, tasks
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import lock as lock_lib
 from akorn_jax.train import logging as log_lib
 from akorn_jax.train import loop
-from configs import sudoku_akorn
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(data_dir: str, **overrides):
   """configs/sudoku_akorn.py:tiny, shrunk to seconds on CPU: 4 steps, checkpoints at 2 and 4."""
-  c = sudoku_akorn.get_config("tiny")
+  c = config_loader.load("sudoku_akorn:tiny")
   c.data.data_dir, c.data.config, c.data.batch_size = data_dir, "tiny", 8
   c.model.ch, c.model.heads, c.model.steps = 16, 2, 2
   c.train.num_steps, c.train.log_every, c.train.eval_every = 4, 1, 0

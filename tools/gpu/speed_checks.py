@@ -72,9 +72,8 @@ def voting() -> None:
 
 
 def kernels() -> None:
-  import importlib  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  from akorn_jax import benchmark, kuramoto, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import benchmark, config_loader, kuramoto, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import sharding as shard_lib  # pylint: disable=g-import-not-at-top
 
@@ -87,8 +86,7 @@ def kernels() -> None:
   reduction = kuramoto._block_sum  # pylint: disable=protected-access
   for name in ("sudoku_train", "clevrtex_L1_train"):
     item = benchmark.get_item(name)
-    base = importlib.import_module(f"configs.{item.config}").get_config(item.config_arg)
-    config = benchmark.configure(item, base, scale="full")
+    config = benchmark.configure(item, config_loader.load(item.spec), scale="full")
     for variant, block_sum in (("reduction", reduction), ("explicit", explicit_sum)):
       kuramoto._block_sum = block_sum  # pylint: disable=protected-access
       task = tasks.get_task(config)
