@@ -97,6 +97,10 @@ def has_energies(model: nnx.Module, steps: int | None = None) -> bool:
 
 def _state_shape(model: nnx.Module) -> tuple[int, ...]:
   """Shape of one board's oscillator state [9, 9, C] (that of its stimulus, the digit embedding)."""
+  if not hasattr(model, "embed"):
+    raise ValueError(f"{type(model).__name__} reports energies but has no `embed` (the digit "
+                     "embedding whose output shape [9, 9, C] is the initial state's); energy "
+                     "voting needs `model(puzzle, x_init=[B, 9, 9, C], steps=T)`.")
   return tuple(jax.eval_shape(model.embed, jnp.zeros((9, 9), jnp.int32)).shape)
 
 
