@@ -141,6 +141,23 @@ def test_voting_accuracy_uses_the_first_k_starts(boards):
   assert out["oracle/K=1"] <= out["oracle/K=3"] <= out["oracle/K=8"]
 
 
+class OracleByKey(Oracle):
+  """The Oracle behind the older model interface: a key, no x_init (voting vmaps over rows)."""
+
+  def __call__(self, puzzle, *, key, steps=None):
+    return super().__call__(puzzle, x_init=jax.random.normal(key, (len(puzzle), 9, 9, 2)),
+                            steps=steps)
+
+
+def test_models_without_x_init_vote_on_the_same_starts(boards):
+  kw = dict(key=jax.random.key(7), steps=3, num_starts=4, chunk=16)
+  batched = ev.run_starts(Oracle(*boards, bias=1.0), boards[0], **kw)
+  by_key = ev.run_starts(OracleByKey(*boards, bias=1.0), boards[0], **kw)
+  np.testing.assert_array_equal(batched[0], by_key[0])
+  for v in ev.VOTE_TYPES:
+    np.testing.assert_array_equal(batched[1][v], by_key[1][v])
+
+
 def test_run_starts_compiles_once_with_a_padded_last_chunk(boards):
   model = Oracle(*boards, bias=0.25)  # a bias no other test uses: nothing cached yet
   TRACES.clear()

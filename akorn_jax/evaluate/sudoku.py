@@ -24,6 +24,7 @@ checked before anything is loaded.
 from __future__ import annotations
 
 import functools
+import inspect
 import hashlib
 import json
 import logging
@@ -96,7 +97,10 @@ def has_energies(model: nnx.Module, steps: int | None = None) -> bool:
 
 
 def _state_shape(model: nnx.Module) -> tuple[int, ...]:
-  """Shape of one board's oscillator state [9, 9, C] (that of its stimulus, the digit embedding)."""
+  """Shape of one board's oscillator state [9, 9, C] (that of its stimulus, the digit embedding);
+  () for a model whose __call__ takes no `x_init` (run one row per call, vmapped: slower)."""
+  if "x_init" not in inspect.signature(type(model).__call__).parameters:
+    return ()
   if not hasattr(model, "embed"):
     raise ValueError(f"{type(model).__name__} reports energies but has no `embed` (the digit "
                      "embedding whose output shape [9, 9, C] is the initial state's); energy "
@@ -112,7 +116,8 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
 
   The model runs batched over the rows; each row's initial state is drawn from its own key
   `fold_in(fold_in(key, i), k)` and passed in (`x_init`), so a row's result does not depend on
-  the chunk it lands in. `state_shape` None: a deterministic model, run without initial state.
+  the chunk it lands in. `state_shape` None: a deterministic model, run without initial state;
+  (): a model without `x_init`, run one row per call with the row's key (vmapped; same numbers).
   """
 
   @jax.jit
@@ -122,6 +127,13 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
     boards = puzzles[rows["puzzle"]].astype(jnp.int32)  # [R, 9, 9]
     if state_shape is None:
       logits, aux = model(boards, key=key, steps=steps)
+    elif state_shape == ():  # a model without `x_init`: one row per call, vmapped
+      def one(board, i, k):
+        logits, aux = model(board[None], key=jax.random.fold_in(jax.random.fold_in(key, i), k),
+                            steps=steps)
+        return logits[0], jax.tree.map(lambda e: e[:, 0], aux["energies"])
+      logits, energies = jax.vmap(one, out_axes=(0, 1))(boards, rows["puzzle"], rows["start"])
+      aux = {"energies": energies}
     else:
       def draw(i, k):
         return jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), k), state_shape,
