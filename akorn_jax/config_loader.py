@@ -32,6 +32,8 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from akorn_jax import config_base
+
 BUILTIN_PACKAGE = "akorn_jax.configs"
 
 
@@ -175,6 +177,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   batch = config.data.get("batch_size", 1)
   if not isinstance(batch, int) or batch < 1:
     raise ValueError(f"config.data.batch_size={batch!r}; expected an int >= 1.")
+  if config.train.get("profile_steps"):
+    try:
+      config_base.parse_step_range(config.train.profile_steps)
+    except ValueError as e:
+      raise ValueError(f"config.train.profile_steps: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------------
