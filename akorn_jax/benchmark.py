@@ -138,8 +138,7 @@ def _seq_len(config: ml_collections.ConfigDict) -> int:
 
 def resolved_dtype(config: ml_collections.ConfigDict) -> str:
   """The compute dtype the config's model runs in on this backend ("float32", "bfloat16", ...)."""
-  dtype = compute.compute_dtype(config.model.get("dtype", "float32"))
-  return "float32" if dtype is None else jnp.dtype(dtype).name
+  return compute.dtype_name(config.model.get("dtype", "float32"))
 
 
 def resolved_attention(config: ml_collections.ConfigDict) -> str | None:

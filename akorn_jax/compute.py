@@ -53,6 +53,12 @@ def compute_dtype(name: str | None, backend: str | None = None) -> Dtype:
   return jnp.dtype(name)
 
 
+def dtype_name(name: str | None, backend: str | None = None) -> str:
+  """The name of the dtype `compute_dtype(name)` resolves to, e.g. "auto" -> "bfloat16" on GPU."""
+  dtype = compute_dtype(name, backend)
+  return "float32" if dtype is None else jnp.dtype(dtype).name
+
+
 # cuDNN's fused attention accepts only some sequence lengths (it refused Sudoku's 81 tokens on an
 # H200, results/benchmarks.md); rather than encode rules that change between versions, we try the
 # true length and then lengths padded up to these multiples.

@@ -27,6 +27,8 @@ def test_auto_is_float32_on_cpu_and_bfloat16_on_accelerators():
   assert compute.compute_dtype("float32", backend="gpu") is None
   assert compute.compute_dtype("", backend="gpu") is None
   assert compute.compute_dtype("bfloat16") == jnp.bfloat16
+  assert compute.dtype_name("auto") == "float32"
+  assert compute.dtype_name("auto", backend="gpu") == "bfloat16"
   with pytest.raises(ValueError, match="Unknown compute dtype 'bf16'"):
     compute.compute_dtype("bf16")
 

@@ -73,3 +73,22 @@ def test_auto_chunk_and_row_bytes():
   assert chunk % 8 == 0 and 8 <= chunk <= 8192
   assert common.auto_chunk(10 ** 15, mesh) == 16  # never below two rows per device
   assert common.auto_chunk(1, mesh, cap=100) == 96
+
+
+def test_attacks_with_eot_on_eight_devices_equal_one_device():
+  from akorn_jax.evaluate import robustness  # pylint: disable=g-import-not-at-top
+  w = jax.random.normal(jax.random.key(6), (4 * 4 * 3, 5))
+  images = np.asarray(jax.random.uniform(jax.random.key(7), (21, 4, 4, 3)))
+  labels = np.asarray(jax.random.randint(jax.random.key(8), (21,), 0, 5))
+
+  def logits_fn(x, key):  # a random model: EOT averages over its noise
+    logits = x.reshape(len(x), -1) @ w
+    return logits + 0.5 * jax.random.normal(key, logits.shape)
+
+  kw = dict(attacks=("fgsm", "pgd"), eps=0.1, eot=2, options={"pgd": {"steps": 3}},
+            chunk_size=16)
+  eight = robustness.robust_accuracy(logits_fn, images, labels, jax.random.key(9), **kw)
+  one = robustness.robust_accuracy(logits_fn, images, labels, jax.random.key(9), mesh=_one_device(),
+                                   **kw)
+  assert eight == one and set(eight) == {"clean", "fgsm", "pgd", "worst"}
+  assert eight["pgd"] <= eight["clean"]

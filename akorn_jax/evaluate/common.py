@@ -88,14 +88,14 @@ def auto_chunk(bytes_per_row: int, mesh: jax.sharding.Mesh, *, cap: int = 8192) 
   return max(rows, 2 * len(devices))
 
 
-def _per_device_multiple(rows: int, devices: int) -> int:
+def rows_per_call(rows: int, devices: int) -> int:
   """`rows` rounded up to a multiple of `devices`, at least 2 rows per device: XLA:CPU multiplies
   a single row by a matrix with another kernel (matrix-vector), whose rounding differs from the
   matrix-matrix one by an ulp, so one row per device would make results depend on the chunk."""
   return max(-(-rows // devices), 2) * devices
 
 
-def _replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   """Every array of `tree` replicated on `mesh` (already-placed arrays are left where they are
   when their sharding spans the mesh's devices)."""
   target = shard_lib.replicated(mesh)
@@ -108,14 +108,14 @@ def _replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   return jax.tree.map(one, tree)
 
 
-def _to_host(out: Any) -> Any:
+def to_host(out: Any) -> Any:
   """Host numpy copies of (possibly multi-process) global outputs, on every process."""
   if jax.process_count() == 1:
     return jax.tree.map(np.asarray, out)
   return multihost_utils.process_allgather(out, tiled=True)
 
 
-def _shard_rows(rows: Any, mesh: jax.sharding.Mesh) -> Any:
+def shard_rows(rows: Any, mesh: jax.sharding.Mesh) -> Any:
   """Host arrays [R, ...] (R a multiple of the mesh size, equal on every process) as global
   arrays split over the mesh's devices on the leading axis."""
   sharding = shard_lib.batch_sharding(mesh)
@@ -149,12 +149,12 @@ def sharded_call(fn: Callable[..., Any], *args: Any, batch_argnums: tuple[int, .
     raise ValueError(f"sharded_call needs one leading batch size over batch_argnums="
                      f"{batch_argnums}; got sizes {sorted(sizes)}.")
   num = sizes.pop()
-  padded = _per_device_multiple(num, mesh.size)
+  padded = rows_per_call(num, mesh.size)
   idx = np.minimum(np.arange(padded), num - 1)  # padding rows repeat the last row
   call_args = [
-      _shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], a), mesh) if i in batch_argnums
-      else _replicate(a, mesh) for i, a in enumerate(args)]
-  return _take(_to_host(fn(*call_args)), num)
+      shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], a), mesh) if i in batch_argnums
+      else replicate(a, mesh) for i, a in enumerate(args)]
+  return _take(to_host(fn(*call_args)), num)
 
 
 def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
@@ -187,8 +187,8 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
                      f"{[np.shape(x) for x in leaves]}.")
   if chunk < 1:
     raise ValueError(f"chunk={chunk}; expected a positive number of rows.")
-  chunk = _per_device_multiple(min(chunk, num), mesh.size)
-  args = _replicate(args, mesh)
+  chunk = rows_per_call(min(chunk, num), mesh.size)
+  args = replicate(args, mesh)
 
   starts = range(0, num, chunk)
   if progress:
@@ -199,15 +199,15 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
     t0 = time.perf_counter()
     idx = np.arange(lo, lo + chunk)
     idx[idx >= num] = 0  # padding rows repeat row 0; their results are dropped
-    out = fn(*args, _shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], rows), mesh))
+    out = fn(*args, shard_rows(jax.tree.map(lambda x: np.asarray(x)[idx], rows), mesh))
     # Keep one chunk in flight: fetch the previous one while this one runs.
     if pending is not None:
-      results.append(_take(_to_host(pending[0]), pending[1]))
+      results.append(_take(to_host(pending[0]), pending[1]))
     pending = (out, min(chunk, num - lo))
     if chunk_times is not None:
       jax.block_until_ready(out)
       chunk_times.append(time.perf_counter() - t0)
-  results.append(_take(_to_host(pending[0]), pending[1]))
+  results.append(_take(to_host(pending[0]), pending[1]))
   return jax.tree.map(lambda *parts: np.concatenate(parts, axis=0), *results)
 
 
