@@ -14,10 +14,12 @@
 #   5. the float32 items (the reference's dtype), while time remains -> bench_f32.jsonl.
 # On the device tool, from the repository root (carry `.whl`, made by tools/gpu/device_wheels.sh):
 #   bash tools/gpu/h200_speed.sh                 (DEADLINE=540 s by default)
-# Locally, as a rehearsal of the plumbing: OUT=/tmp/speed SCALE=tiny SETS=satnet_like:20 bash ...
+# Locally, as a rehearsal of the plumbing (CPU, minutes):
+#   OUT=/tmp/speed SCALE=tiny SETS=satnet_like:2 VOTE_T=2 WHEELS=none bash tools/gpu/h200_speed.sh
 set -u
 OUT=${OUT:-/tmp/h200_speed}; DEADLINE=${DEADLINE:-540}; SCALE=${SCALE:-full}
 STEPS=${STEPS:-10}; WARMUP=${WARMUP:-2}; SETS=${SETS:-satnet_like:1000,hard:292}
+VOTE_T=${VOTE_T:-128}
 mkdir -p "$OUT"; START=$(date +%s); LOG=$OUT/log.txt
 el() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(el)s] $*" | tee -a "$LOG" >&2; }
@@ -45,7 +47,7 @@ bench() {  # bench OUTFILE ITEM [FLAGS...]
 
 # --- 1. voting, cold ----------------------------------------------------------------------------
 box 170 $PY tools/gpu/speed_checks.py voting --output="$OUT/voting.jsonl" --sets="$SETS" \
-  >/dev/null 2>>"$LOG"; log "voting exited with $?"
+  --steps=$VOTE_T >/dev/null 2>>"$LOG"; log "voting exited with $?"
 
 # --- 2. speed suite as users run it (auto dtype, the layers' attention) ---------------------------
 bench bench.jsonl sudoku_train --profile_dir="$OUT/prof/sudoku_train"
@@ -56,11 +58,13 @@ done
 
 # --- 3. warm compiles ---------------------------------------------------------------------------
 box 60 $PY tools/gpu/speed_checks.py voting --output="$OUT/voting_warm.jsonl" \
-  --sets="${SETS%%,*}" --dtypes=bfloat16 >/dev/null 2>>"$LOG"; log "voting (warm) exited with $?"
+  --sets="${SETS%%,*}" --dtypes=bfloat16 --steps=$VOTE_T >/dev/null 2>>"$LOG"
+log "voting (warm) exited with $?"
 STEPS=2 WARMUP=1 bench bench_warm.jsonl clevrtex_L1_train
 
 # --- 4. kernels per Kuramoto step: reductions vs explicit block sums ------------------------------
-box 120 $PY tools/gpu/speed_checks.py kernels --output="$OUT/kernels.jsonl" >/dev/null 2>>"$LOG"
+box 120 $PY tools/gpu/speed_checks.py kernels --output="$OUT/kernels.jsonl" --scale=$SCALE \
+  >/dev/null 2>>"$LOG"
 log "kernels exited with $?"
 
 # --- 5. float32, while time remains --------------------------------------------------------------

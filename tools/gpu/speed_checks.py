@@ -26,6 +26,7 @@ _DTYPES = flags.DEFINE_list("dtypes", ["bfloat16", "float32"], "Compute dtypes t
 _SETS = flags.DEFINE_list("sets", ["satnet_like:1000", "hard:292"], "config:boards to vote on.")
 _STEPS = flags.DEFINE_integer("steps", 128, "Kuramoto steps T at test time.")
 _CHUNK = flags.DEFINE_integer("chunk", 0, "Rows per forward pass (0: the library's choice).")
+_SCALE = flags.DEFINE_string("scale", "full", "Benchmark scale of the kernels check.")
 
 
 def _write(record: dict) -> None:
@@ -86,7 +87,7 @@ def kernels() -> None:
   reduction = kuramoto._block_sum  # pylint: disable=protected-access
   for name in ("sudoku_train", "clevrtex_L1_train"):
     item = benchmark.get_item(name)
-    config = benchmark.configure(item, config_loader.load(item.spec), scale="full")
+    config = benchmark.configure(item, config_loader.load(item.spec), scale=_SCALE.value)
     for variant, block_sum in (("reduction", reduction), ("explicit", explicit_sum)):
       kuramoto._block_sum = block_sum  # pylint: disable=protected-access
       task = tasks.get_task(config)
@@ -94,7 +95,7 @@ def kernels() -> None:
       batch = shard_lib.global_batch(benchmark.random_batch(config), s.mesh)
       t0 = time.time()
       hlo = loop.make_update_fn(config, task, s).lower(s.abstract_state, batch).compile().as_text()
-      _write({"check": "kernels", "item": name, "block_sum": variant,
+      _write({"check": "kernels", "item": name, "block_sum": variant, "scale": _SCALE.value,
               "dtype": benchmark.resolved_dtype(config), "compile_s": time.time() - t0,
               "kernels_per_loop_step": benchmark.kernels_per_loop_step(hlo),
               "device": jax.devices()[0].device_kind})
