@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
+from akorn_jax import progress as progress_lib
 from akorn_jax.train import sharding as shard_lib
 
 # Share of the free memory one chunk may take: on CPU the host RAM is also the program's, the
@@ -174,7 +175,7 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
     args: further arguments of `fn` (model state, keys), replicated on the mesh.
     chunk_times: if given, the wall seconds of each chunk are appended (the first includes
       compilation).
-    progress: a progress-bar label (tqdm), or None for no bar.
+    progress: a label for `akorn_jax.progress` (a bar on a terminal, lines otherwise), or None.
 
   Returns:
     The pytree of `fn`'s outputs as host numpy arrays with leading axis N.
@@ -192,8 +193,7 @@ def sharded_map(fn: Callable[..., Any], rows: Any, *, chunk: int,
 
   starts = range(0, num, chunk)
   if progress:
-    import tqdm  # pylint: disable=g-import-not-at-top
-    starts = tqdm.tqdm(starts, desc=progress, unit="chunk", disable=None)
+    starts = progress_lib.track(starts, desc=progress, unit="chunk")
   results, pending = [], None
   for lo in starts:
     t0 = time.perf_counter()

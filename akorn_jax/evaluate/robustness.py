@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from akorn_jax import progress
 from akorn_jax.evaluate import common
 
 LogitsFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -386,7 +387,9 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   mesh = mesh or common.default_mesh()
   logits_fn = common.replicate(_as_pytree(logits_fn), mesh)
   size = common.rows_per_call(min(chunk_size, len(images)), mesh.size)
-  for c, (lo, hi) in enumerate(_chunks(len(images), size)):
+  chunks = list(_chunks(len(images), size))
+  for c, (lo, hi) in enumerate(progress.track(chunks, desc=f"attacks {', '.join(attacks)}",
+                                              unit="chunk")):
     x, y = common.shard_rows((_pad(images[lo:hi], size), _pad(labels[lo:hi], size)), mesh)
     k_chunk = jax.random.fold_in(key, c)
     correct["clean"].append(
@@ -439,7 +442,7 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                                key).shape[-1]
   acc = [robust_accuracy(logits_fn, images, labels, key, attacks=(attack,), eps=e, eot=eot,
                          options={attack: options or {}}, chunk_size=chunk_size)[attack]
-         for e in eps_values]
+         for e in progress.track(eps_values, desc=f"{attack} accuracy vs eps", unit="eps")]
   chance = 1.0 / num_classes
   monotone = all(b <= a + tolerance for a, b in zip(acc, acc[1:]))
   reaches = acc[-1] <= chance + tolerance

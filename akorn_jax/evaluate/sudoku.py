@@ -225,6 +225,24 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
           {v: out["scores"][:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
 
 
+def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_rows: int,
+                   vote_types: Sequence[str] = VOTE_TYPES,
+                   mesh: jax.sharding.Mesh | None = None) -> int | None:
+  """Compiles the forward pass that `run_starts` runs on chunks of `num_rows` rows (split over
+  `mesh`, default all devices) and returns the bytes XLA says one device needs for it
+  (parameters, inputs, outputs and temporaries), or None when the backend does not say."""
+  mesh = mesh or common.default_mesh()
+  graphdef, state = nnx.split(model)
+  shape = _state_shape(model) if has_energies(model, steps) else None
+  run = _runner(graphdef, steps, tuple(vote_types), shape)
+  rows = common.shard_rows(_rows(common.rows_per_call(num_rows, mesh.size), 1), mesh)
+  args = common.replicate((state, _puzzle_table(np.zeros((1, 9, 9), np.int8)), key), mesh)
+  stats = run.lower(*args, rows).compile().memory_analysis()
+  if stats is None:
+    return None
+  return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
+
+
 def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike, *, key: jax.Array,
                     steps: int | None, num_starts: Sequence[int] = (1, 16, 100, 1024, 4096),
                     vote_types: Sequence[str] = VOTE_TYPES, chunk: int | None = None,

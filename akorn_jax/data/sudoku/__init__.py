@@ -51,11 +51,12 @@ from akorn_jax.data.sudoku.generate import (GENERATED_SETS, GENERATOR_VERSION, a
                                             load_generated, regenerate)
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
-from akorn_jax.data.sudoku.solver import solve
+from akorn_jax.data.sudoku.solver import SearchBudgetExceeded, solve
 
 __all__ = [
     "EXAMPLE_PUZZLE", "GENERATED_SETS", "GENERATOR_VERSION", "RRN_SPLITS", "SATNET_CONVERT_COMMAND",
-    "SATNET_FILE", "SATNET_SPLITS", "SudokuGenerated", "SudokuRrn", "SudokuSatnet", "asset_path",
+    "SATNET_FILE", "SATNET_SPLITS", "SearchBudgetExceeded", "SudokuGenerated", "SudokuRrn",
+    "SudokuSatnet", "asset_path",
     "board_string", "format_board", "from_one_hot", "generate", "is_valid_solution",
     "load_generated", "parse_puzzle", "read_rrn_csv", "read_satnet", "regenerate",
     "solution_consistent", "solve", "to_one_hot", "validate_puzzle",
