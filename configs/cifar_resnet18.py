@@ -14,7 +14,7 @@ from . import cifar_akorn
 def get_config(arg: str | None = None):
   v = config_base.parse_arg(arg, tiny=False)
   c = cifar_akorn.get_config(arg)
-  c.model = dict(name="resnet18", num_classes=10, width=8 if v.tiny else 64, dtype="float32")
+  c.model = dict(name="resnet18", num_classes=10, width=8 if v.tiny else 64, dtype="auto")
   # Deterministic model: the EOT variants and AutoAttack's rand version would repeat the same
   # gradient; the reference-style attacks and AutoAttack standard remain.
   c.eval.eot = 1

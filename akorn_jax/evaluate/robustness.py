@@ -29,6 +29,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from akorn_jax import progress
+from akorn_jax.evaluate import common
 from akorn_jax.evaluate.attacks import (ATTACKS, LogitsFn, apgd_checkpoints, cross_entropy, dlr,
                                         dlr_targeted, predict)
 from akorn_jax.evaluate.attacks.common import as_pytree
@@ -97,7 +98,7 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                     attacks: Sequence[str] = ("fgsm", "pgd", "apgd_ce", "apgd_t"),
                     eps: float = 8 / 255, eot: int = 1,
                     options: Mapping[str, Mapping] | None = None, cascade: bool = False,
-                    chunk_size: int = 256) -> dict:
+                    chunk_size: int = 256, mesh: jax.sharding.Mesh | None = None) -> dict:
   """Clean accuracy, accuracy under each attack and the per-example worst case over attacks.
 
   Args:
@@ -113,7 +114,9 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
     cascade: AutoAttack's order: an attack only needs to break the points that survived the
       previous ones, and its entry is the accuracy that *remains* after it (cumulative); chunks
       with no surviving point skip it. Without cascade every attack is scored on its own.
-    chunk_size: examples per jitted call; the last chunk is padded so nothing recompiles.
+    chunk_size: examples per jitted call (rounded up to a multiple of the devices); the last
+      chunk is padded so nothing recompiles.
+    mesh: devices every chunk is split over (default: all); the results do not depend on it.
 
   Returns:
     dict with "clean", one accuracy per label, "worst" (correct clean and under every attack),
@@ -125,14 +128,16 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   settings = {label: _settings(name, eps, eot, options.get(name), opts)
               for label, (name, opts) in parsed.items()}
   correct = {name: [] for name in ("clean", *attacks)}
-  logits_fn = as_pytree(logits_fn)
-  size = min(chunk_size, len(images))
+  # Every chunk is split over the devices of the mesh (sharded evaluation, evaluate/common.py).
+  mesh = mesh or common.default_mesh()
+  logits_fn = common.replicate(as_pytree(logits_fn), mesh)
+  size = common.rows_per_call(min(chunk_size, len(images)), mesh.size)
   chunks = list(_chunks(len(images), size))
   for c, (lo, hi) in enumerate(progress.track(chunks, desc=f"attacks {', '.join(attacks)}",
                                               unit="chunk")):
-    x, y = _pad(images[lo:hi], size), _pad(labels[lo:hi], size)
+    x, y = common.shard_rows((_pad(images[lo:hi], size), _pad(labels[lo:hi], size)), mesh)
     k_chunk = jax.random.fold_in(key, c)
-    alive = np.asarray(predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)
+    alive = common.to_host(predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)
     correct["clean"].append(alive[:hi - lo])
     for a, label in enumerate(attacks, start=1):
       if cascade and not alive[:hi - lo].any():
@@ -140,7 +145,7 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
         continue
       k_attack, k_eval = jax.random.split(jax.random.fold_in(k_chunk, a))
       x_adv = ATTACKS[parsed[label][0]](logits_fn, x, y, k_attack, **settings[label])
-      ok = np.asarray(predict(logits_fn, x_adv, k_eval) == y)
+      ok = common.to_host(predict(logits_fn, x_adv, k_eval) == y)
       if cascade:
         alive = alive & ok
         ok = alive
