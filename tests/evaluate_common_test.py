@@ -90,7 +90,7 @@ def test_attacks_with_eot_on_eight_devices_equal_one_device():
   eight = robustness.robust_accuracy(logits_fn, images, labels, jax.random.key(9), **kw)
   one = robustness.robust_accuracy(logits_fn, images, labels, jax.random.key(9), mesh=_one_device(),
                                    **kw)
-  assert eight == one and set(eight) == {"clean", "fgsm", "pgd", "worst"}
+  assert eight == one and set(eight) == {"clean", "fgsm", "pgd", "worst", "settings"}
   assert eight["pgd"] <= eight["clean"]
 
 
