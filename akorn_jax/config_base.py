@@ -41,6 +41,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.optim.clip_norm = ml_collections.config_dict.placeholder(float)
   c.optim.warmup_steps = 0
   c.optim.schedule = "constant"
+  # GTA matrices tied as in the reference (q = k = v = oᵀ, four Adam updates per step on the one
+  # tensor; akorn_jax/train/tied_gta.py). The paper-reproducing GTA configs set True.
+  c.optim.tie_gta = False
 
   # --- ema (ema_pytorch semantics, SPEC §5.1) --------------------------------------------------
   c.ema = ml_collections.ConfigDict()

@@ -247,7 +247,7 @@ class ScaleAndBias(nnx.Module):
 def stimulus_norm(kind: str | None, ch: int, n: int, *, rngs: nnx.Rngs):
   """Normalisation applied once to the stimulus c per layer call (SPEC §1.6)."""
   if kind == "gn":  # one group per oscillator: statistics over its n channels x all positions
-    return nnx.GroupNorm(ch, num_groups=ch // n, epsilon=1e-5, rngs=rngs)
+    return nnx.GroupNorm(ch, num_groups=ch // n, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind == "sandb":
     return ScaleAndBias(ch)
   if kind in (None, "none"):
@@ -276,7 +276,9 @@ class KLayer(nnx.Module):
       gta: geometric transform attention (attn only); needs hw.
       hw: token grid (H, W) at construction (GTA).
       c_norm: "gn", "sandb" or "none" (SPEC §1.6).
-      use_omega: natural frequencies Ω (needs even n). Without Ω the update is x + γP(y) (SPEC §10).
+      use_omega: natural frequencies Ω (needs even n). Without Ω the reference's Ω is the identity,
+        so its step x + γ(x + P(y)) renormalised equals x + γ/(1+γ) P(y): this layer applies
+        γ/(1+γ) itself (see __call__), so γ always means the reference's γ.
       init_omega, global_omega, learn_omega: Ω options (SPEC §1.5).
       project: tangent projection of the coupling (the reference's apply_proj).
       attn_impl: implementation passed to `jax.nn.dot_product_attention` (None, "xla", "cudnn").
@@ -308,7 +310,9 @@ class KLayer(nnx.Module):
       x: [B, H, W, C] initial state (normalised inside).
       c: [B, H, W, C] stimulus.
       steps: T.
-      gamma: step size.
+      gamma: the reference's step size γ. With Ω the update is x + γ(Ωx + P(y)); without Ω the
+        reference's Identity Ω makes it N(x + γ(x + P(y))) = N(x + γ/(1+γ) P(y)),
+        so the kernel gets γ/(1+γ). Turning Ω on or off therefore never changes what γ means.
       return_states: also return x_1 … x_T.
 
     Returns:
@@ -316,6 +320,8 @@ class KLayer(nnx.Module):
       (see `kuramoto.integrate`).
     """
     c_hat = self.c_norm(c) if self.c_norm is not None else c
+    if self.omega is None:
+      gamma = gamma / (1 + gamma)
     return kuramoto.integrate(
         x, c_hat, self.connectivity, n=self.n, steps=steps, gamma=gamma,
         omega=self.omega() if self.omega is not None else None, project_tangent=self.project,
@@ -337,12 +343,46 @@ class ReadOut(nnx.Module):
     return jnp.linalg.norm(y, axis=-1) + self.bias[...]
 
 
+class BatchNorm(nnx.BatchNorm):
+  """BatchNorm with PyTorch's statistics (PyTorch's `BatchNorm2d`, channels last).
+
+  Training mode normalises with the biased batch variance computed in two passes (E[(x - mean)²],
+  not E[x²] - mean²), and updates the running variance with the *unbiased* batch variance
+  (times N / (N - 1), N = values per channel), as PyTorch does; Flax's own BatchNorm uses the
+  biased one there. Eval mode (`model.eval()`) uses the running statistics.
+  """
+
+  def __call__(self, x: jax.Array, use_running_average: bool | None = None, *,
+               mask: jax.Array | None = None) -> jax.Array:
+    use_running = self.use_running_average if use_running_average is None else use_running_average
+    if use_running or mask is not None or self.axis_name is not None:
+      return super().__call__(x, use_running_average=use_running, mask=mask)
+    axes = tuple(i for i in range(x.ndim) if i != x.ndim - 1)
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, axis=axes)
+    var = jnp.mean(jnp.square(xf - mean), axis=axes)
+    count = x.size // x.shape[-1]
+    unbiased = var * (count / max(count - 1, 1))
+    m = self.momentum
+    self.mean[...] = jax.lax.stop_gradient(m * self.mean[...] + (1 - m) * mean)
+    self.var[...] = jax.lax.stop_gradient(m * self.var[...] + (1 - m) * unbiased)
+    y = (xf - mean) * jax.lax.rsqrt(var + self.epsilon)
+    if self.scale is not None:
+      y = y * self.scale[...]
+    if self.bias is not None:
+      y = y + self.bias[...]
+    return y.astype(self.dtype or x.dtype)
+
+
 def norm_layer(kind: str | None, ch: int, *, rngs: nnx.Rngs):
-  """"bn" (BatchNorm, torch momentum 0.1 = flax 0.9), "gn" (8 groups) or None."""
+  """"bn" (BatchNorm as PyTorch's, momentum 0.1 = flax 0.9), "gn" (8 groups) or None.
+
+  Variances are computed in two passes as PyTorch does (Flax's default one-pass E[x²] - E[x]²
+  loses precision when the mean is large against the spread)."""
   if kind == "bn":
-    return nnx.BatchNorm(ch, momentum=0.9, epsilon=1e-5, rngs=rngs)
+    return BatchNorm(ch, momentum=0.9, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind == "gn":
-    return nnx.GroupNorm(ch, num_groups=8, epsilon=1e-5, rngs=rngs)
+    return nnx.GroupNorm(ch, num_groups=8, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind in (None, "none"):
     return None
   raise ValueError(f"Unknown norm {kind!r}; expected 'bn', 'gn' or None.")
@@ -395,6 +435,24 @@ def as_tuple(value, length: int, name: str) -> tuple:
                        f"{length} layers; give one value or one per layer.")
     return tuple(value)
   return (value,) * length
+
+
+def initial_state(key: jax.Array | None, x_init: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
+  """The random initial oscillators of an AKOrN forward pass: `x_init` when given, else N(0, 1).
+
+  Args:
+    key: PRNG key of the draw (unused when x_init is given).
+    x_init: the draw itself, [B, ..., C] in our channels-last layout (deterministic forward).
+    shape: the expected shape (that of the stimulus c).
+  """
+  if x_init is not None:
+    if tuple(x_init.shape) != tuple(shape):
+      raise ValueError(f"x_init has shape {tuple(x_init.shape)}, expected {tuple(shape)} (the "
+                       "stimulus' shape, channels last); pass the initial oscillators in our layout.")
+    return jnp.asarray(x_init, jnp.float32)
+  if key is None:
+    raise ValueError("An AKOrN forward needs key= (random initial oscillators) or x_init=.")
+  return jax.random.normal(key, shape, jnp.float32)
 
 
 def count_params(module: nnx.Module) -> int:

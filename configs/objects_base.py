@@ -32,14 +32,15 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.model.heads = 8
   c.model.gta = True
   c.model.c_norm = c_norm
-  # Reference γ = 1 with the Identity-Ω quirk == our γ = 0.5 exactly (SPEC §1.3, §10).
-  c.model.gamma = 0.5
+  # The reference's γ; without Ω the KLayer steps with γ/(1+γ) = 0.5 exactly as the reference does.
+  c.model.gamma = 1.0
   c.model.use_omega = False
   c.model.attn_impl = ""
   c.model.remat = False
 
   # --- optim: Adam, constant LR, no clipping; EMA 0.998 -------------------------------------------
   c.optim.lr = lr
+  c.optim.tie_gta = True  # the reference's tied GTA matrices (q = k = v = oᵀ)
   c.loss = dict(temperature=0.1)
   c.ema.beta = 0.998
   c.ema.update_every = 10

@@ -44,6 +44,7 @@ def get_config(arg: str | None = None):
   # --- optim: Adam 1e-3, global-norm clipping 1.0, 100 epochs x 90 steps -----------------------
   c.optim.lr = 1e-3
   c.optim.clip_norm = 1.0
+  c.optim.tie_gta = True  # the reference's tied GTA matrices (q = k = v = oᵀ)
   c.ema.beta = 0.995
   c.ema.update_every = 10
   c.ema.update_after_step = 100

@@ -18,15 +18,15 @@ from akorn_jax import layers
 class ObjectAKOrN(nnx.Module):
   """AKOrN for unsupervised object discovery, trained with SimCLR.
 
-  Note on the step size: with Ω disabled the reference steps with x + γ(x + P(y)), i.e. an effective
-  step γ/(1+γ) = 0.5 for its γ = 1 (SPEC §1.3). We step x + γP(y), so configs pass gamma=0.5 to get
-  the reference trajectory exactly (SPEC §10).
+  Step size: `gamma` is the reference's γ (1.0 in every object run). With Ω disabled the reference
+  steps with x + γ(x + P(y)), an effective step γ/(1+γ) = 0.5 for γ = 1; the KLayer
+  applies that conversion itself, so turning Ω on in an ablation keeps γ's meaning.
   """
 
   def __init__(self, *, rngs: nnx.Rngs, n: int = 4, ch: int = 256, num_layers: int = 1,
                steps: int | Sequence[int] = 8, psize: int = 8, imsize: int = 128,
                connectivity: str | Sequence[str] = "attn", ksize: int = 1, heads: int = 8,
-               gta: bool = True, c_norm: str | None = "gn", gamma: float = 0.5,
+               gta: bool = True, c_norm: str | None = "gn", gamma: float = 1.0,
                use_omega: bool = False, init_omega: float = 0.01, global_omega: bool = False,
                learn_omega: bool = False, project: bool = True, maxpool: bool = True,
                attn_impl: str | None = None, remat: bool = False, dtype=None,
@@ -54,13 +54,16 @@ class ObjectAKOrN(nnx.Module):
     self.head1 = layers.linear(ch, 4 * ch, **kw)
     self.head2 = layers.linear(4 * ch, ch, **kw)
 
-  def __call__(self, images: jax.Array, *, key: jax.Array, steps: Sequence[int] | int | None = None,
+  def __call__(self, images: jax.Array, *, key: jax.Array | None = None,
+               x_init: jax.Array | None = None, steps: Sequence[int] | int | None = None,
                return_states: bool = False) -> tuple[jax.Array, dict]:
     """Forward pass.
 
     Args:
       images: [B, H, W, 3] in [0, 1].
       key: PRNG key for the random initial oscillators x_init ~ N(0, 1).
+      x_init: [B, h, w, C], the initial draw itself instead of key (deterministic forward); the
+        positional maps (no GTA) are added to it as to a random draw.
       steps: override T per layer (test-time extension).
       return_states: also return every oscillator state.
 
@@ -70,7 +73,7 @@ class ObjectAKOrN(nnx.Module):
     """
     steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
     c = self.patchify((images - 0.5) / 0.5).astype(jnp.float32)  # [B, h, w, C]
-    x = jax.random.normal(key, c.shape, jnp.float32)
+    x = layers.initial_state(key, x_init, c.shape)
     if self.pemb_x is not None:
       x, c = x + self.pemb_x[...], c + self.pemb_c[...]
     x_init = x
