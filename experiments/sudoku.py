@@ -1,9 +1,10 @@
 """Solve Sudoku puzzles with a trained AKOrN, or export a trained run's weights for shipping.
 
-  python -m experiments.sudoku solve 000000010400000000020000000000050407008000300001090000300400200050100000000806000
-  python -m experiments.sudoku solve --file=puzzles.txt --K=64 --steps=128 --json
-  python -m experiments.sudoku solve --workdir=runs/sudoku_akorn PUZZLE [--config=configs/sudoku_akorn.py]
-  python -m experiments.sudoku export --workdir=runs/sudoku_akorn [--config=...] [--out=DIR]
+  akorn-sudoku solve 000000010400000000020000000000050407008000300001090000300400200050100000000806000
+  akorn-sudoku solve --file=puzzles.txt --K=64 --steps=128 --json
+  akorn-sudoku solve --workdir=runs/sudoku_akorn PUZZLE [--config=sudoku_akorn]
+  akorn-sudoku export --workdir=runs/sudoku_akorn [--config=...] [--out=DIR]
+(`python -m experiments.sudoku ...` in a checkout is the same command.)
 
 Puzzles are 81 cells ('1'-'9', '0' or '.' for blanks; spaces and '|', '-', '+' are ignored), given
 as arguments or in a file (one per line; '#' comments; for 'quiz,solution' CSV rows the quiz is
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
-import importlib.util
 import json
 import os
 import sys
@@ -37,6 +37,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from akorn_jax import config_loader
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
 
@@ -63,22 +64,15 @@ def _read_puzzles(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
 
 
 def _load_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """The experiment config of --workdir: <workdir>/config.json, else --config=FILE[:ARG]."""
+  """The experiment config of --workdir: <workdir>/config.json, else --config=SPEC."""
   saved = os.path.join(args.workdir, "config.json")
   if args.config is None and os.path.isfile(saved):
-    with open(saved) as f:
-      return ml_collections.ConfigDict(json.load(f))
+    return config_loader.load(saved)
   if args.config is None:
-    raise ValueError(f"No config.json in --workdir={args.workdir!r}; pass the run's config file "
-                     "too, e.g. --config=configs/sudoku_akorn.py (or configs/sudoku_akorn.py:tiny).")
-  path, _, arg = args.config.partition(":")
-  spec = importlib.util.spec_from_file_location("_sudoku_run_config", path)
-  if spec is None or not os.path.isfile(path):
-    raise ValueError(f"--config={args.config!r}: no config file {path!r}; expected a configs/*.py "
-                     "file with get_config(arg), optionally followed by ':variant'.")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+    raise ValueError(f"No config.json in --workdir={args.workdir!r}; pass the run's config too, "
+                     "e.g. --config=sudoku_akorn (a built-in config, or sudoku_akorn:tiny) or "
+                     "--config=configs/sudoku_akorn.py (a file).")
+  return config_loader.load(args.config)
 
 
 def _load_model(args: argparse.Namespace):
@@ -91,7 +85,7 @@ def _load_model(args: argparse.Namespace):
   folder = args.weights_dir
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"No exported Sudoku checkpoint in {folder!r}; pass --workdir=DIR of a "
-                            "trained run, or export one with `python -m experiments.sudoku export`.")
+                            "trained run, or export one with `akorn-sudoku export`.")
   return sudoku_eval.load_exported(folder)
 
 
@@ -175,14 +169,15 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m experiments.sudoku", description=__doc__,
+  parser = argparse.ArgumentParser(prog="akorn-sudoku", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   commands = parser.add_subparsers(dest="command", required=True)
   solve = commands.add_parser("solve", help="solve puzzles with the model")
   export = commands.add_parser("export", help="export a run's EMA weights (npz + config + SHA256SUMS)")
   for p in (solve, export):
     p.add_argument("--workdir", help="training run to load the latest EMA weights from")
-    p.add_argument("--config", help="the run's config file[:variant] when the workdir has no config.json")
+    p.add_argument("--config", help="the run's config (built-in name[:options] or file.py[:options]) "
+                   "when the workdir has no config.json")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="file with one puzzle per line")
   solve.add_argument("--K", type=int, default=64, help="random starts per puzzle (default 64)")
@@ -203,5 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   return _solve(args) if args.command == "solve" else _export(args)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+  """The `akorn-sudoku` command."""
   sys.exit(main())
+
+
+if __name__ == "__main__":
+  cli()

@@ -142,7 +142,7 @@ def test_tampered_or_missing_weights_exit_2(weights_dir, tmp_path, capsys):
 
 def test_workdir_without_config_exit_2(tmp_path, capsys):
   rc = cli.main(["solve", "0" * 81, f"--workdir={tmp_path}"])
-  assert rc == 2 and "--config=configs/sudoku_akorn.py" in capsys.readouterr().err
+  assert rc == 2 and "--config=sudoku_akorn" in capsys.readouterr().err
 
 
 def test_usage_errors(capsys):

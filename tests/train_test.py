@@ -106,11 +106,20 @@ def toy_config(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
+def restore_latest(workdir: str) -> tuple[int, state_lib.TrainState, dict]:
+  """(step, train state, data position) of the latest checkpoint of a toy run in `workdir`."""
+  ckpt = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=None)
+  step = ckpt.latest_step()
+  assert step is not None, f"no checkpoint in {workdir}"
+  state, data_state = ckpt.restore(step, loop.setup(toy_config(), toy_task()).abstract_state)
+  ckpt.close()
+  return step, state, data_state
+
+
 def final_params(workdir: str) -> dict:
   """Flat {path: numpy array} of the latest checkpoint's params and EMA."""
-  _, tree = ckpt_lib.load_latest(workdir)
-  flat = jax.tree_util.tree_flatten_with_path(
-      {"params": tree["state"]["params"], "ema": tree["state"]["ema"]})[0]
+  _, state, _ = restore_latest(workdir)
+  flat = jax.tree_util.tree_flatten_with_path({"params": state.params, "ema": state.ema})[0]
   return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
 
 
@@ -135,8 +144,8 @@ def test_eight_devices_and_fsdp_match_one_device(tmp_path):
   # Training moved the params and the BatchNorm statistics (so the comparison above has teeth).
   init = loop.setup(toy_config(), toy_task()).init_fn()
   assert not np.allclose(np.asarray(init.params["fc1"]["kernel"][...]),
-                         one["['params']['fc1']['kernel']['value']"], atol=1e-3)
-  assert not np.allclose(one["['ema']['rest']['bn']['mean']['value']"], 0.0, atol=1e-3)
+                         one["['params']['fc1']['kernel'].value"], atol=1e-3)
+  assert not np.allclose(one["['ema']['rest']['bn']['mean'].value"], 0.0, atol=1e-3)
 
   # FSDP: params and their Adam moments split over 'fsdp', same trajectory.
   cfg = toy_config(**{"mesh.fsdp": 2})
