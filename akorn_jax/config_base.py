@@ -60,6 +60,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.train.log_every = 50
   c.train.eval_every = 0      # 0: evaluate only at the end
   c.train.log_images = True
+  c.train.profile_steps = ""  # "A:B": a jax profiler trace of the steps after A up to B, in tb/
 
   # --- checkpoint ---------------------------------------------------------------------------------
   c.checkpoint = ml_collections.ConfigDict()
@@ -79,6 +80,23 @@ def base_config(task: str) -> ml_collections.ConfigDict:
 def steps_for_epochs(epochs: int, num_examples: int, batch_size: int) -> int:
   """Optimizer steps of `epochs` passes with drop_remainder batching."""
   return epochs * (num_examples // batch_size)
+
+
+def parse_step_range(text: str) -> tuple[int, int]:
+  """"A:B" -> (A, B), 0 <= A < B: the steps after step A up to step B (e.g. "10:15", 5 steps).
+
+  Raises:
+    ValueError: naming the text and the expected form.
+  """
+  a, sep, b = text.partition(":")
+  try:
+    start, stop = int(a), int(b)
+  except ValueError:
+    start = stop = -1
+  if not sep or not 0 <= start < stop:
+    raise ValueError(f"Step range {text!r}; expected A:B with 0 <= A < B, e.g. 10:15 for the "
+                     "5 steps after step 10.")
+  return start, stop
 
 
 class ConfigArgs(types.SimpleNamespace):

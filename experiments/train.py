@@ -1,14 +1,17 @@
 r"""Trains one experiment.
 
   akorn-train --config=sudoku_akorn:tiny --workdir=runs/<name> [--config.optim.lr=5e-4] \
-      [--dry_run] [--distributed]
+      [--dry_run] [--distributed] [--profile_steps=10:15] [--verbosity=0]
   python -m experiments.train --config=configs/sudoku_akorn.py:tiny ...   (in a checkout)
 
 --config is a built-in config name[:options] (configs/), a path to your own config file[:options],
 or a run's config.json (akorn_jax.config_loader). A run resumes from the latest checkpoint in
 --workdir. --dry_run builds the model, prints {"config": ..., "params": <trainable count>} as one
-JSON line and exits. --distributed (or the usual JAX_COORDINATOR_ADDRESS / cluster variables)
-starts multi-host JAX. All logic is in akorn_jax.train.
+JSON line and exits. --distributed (or a launcher that starts several processes: srun, mpirun, a
+TPU pod, JAX_COORDINATOR_ADDRESS) starts multi-host JAX. metrics.jsonl and TensorBoard (<workdir>/tb)
+get the means of each log interval with steps/s, examples/s and MFU (where the chip's peak is
+known); progress is a bar on a terminal, else one plain line per log. Library INFO logs are off
+unless --verbosity=0. All logic is in akorn_jax.train.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import sys
 
 from absl import app, flags
 
-from akorn_jax import commands, config_loader
+from akorn_jax import commands, config_base, config_loader
 
 _CONFIG = config_loader.config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, images).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Build the model, print its parameter count, exit.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
+_PROFILE = flags.DEFINE_string("profile_steps", None, "A:B writes a jax profiler trace of the steps "
+                               "after step A up to step B into <workdir>/tb (TensorBoard's profile "
+                               "tab), e.g. 10:15.")
 
 
 def main(argv: list[str]) -> None:
@@ -32,11 +38,18 @@ def main(argv: list[str]) -> None:
   if _CONFIG.value is None:
     raise app.UsageError("--config is required, e.g. --config=sudoku_akorn:tiny (built-in configs: "
                          f"{', '.join(config_loader.builtin_names())}) or --config=my_config.py.")
+  config = _CONFIG.value
+  if _PROFILE.value:
+    try:
+      config_base.parse_step_range(_PROFILE.value)
+    except ValueError as e:
+      raise app.UsageError(f"--profile_steps: {e}") from None
+    with config.unlocked():
+      config.train.profile_steps = _PROFILE.value
   # Heavy imports only now that the flags are valid.
   from akorn_jax.train import loop, sharding  # pylint: disable=g-import-not-at-top
 
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
-  config = _CONFIG.value
   if _DRY_RUN.value:
     spec = flags.FLAGS["config"].config_filename
     print(json.dumps({"config": spec, "params": loop.count_params(config)}))

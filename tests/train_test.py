@@ -93,7 +93,7 @@ def toy_config(**overrides) -> ml_collections.ConfigDict:
   c.optim = dict(lr=3e-2, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None,
                  warmup_steps=0, schedule="constant")
   c.ema = dict(beta=0.9, update_every=2, update_after_step=1)
-  c.train = dict(num_steps=3, log_every=1, eval_every=0, log_images=True)
+  c.train = dict(num_steps=3, log_every=1, eval_every=0, log_images=True, profile_steps="")
   c.checkpoint = dict(every_steps=2, max_to_keep=2)
   c.mesh = dict(data=-1, fsdp=1)
   for key, value in overrides.items():
@@ -191,7 +191,7 @@ def test_tiny_run_writes_metrics_tensorboard_and_progress(tmp_path, capfd):
                              [m["loss"] for m in lines if "loss" in m], rtol=1e-6)
   assert images == ["eval_image"]
   err = capfd.readouterr().err
-  assert "3/3" in err and "step/s" in err  # tqdm: count, rate (and ETA) on stderr
+  assert "3/3" in err and "steps/s" in err and "\r" not in err  # not a terminal: plain lines
 
 
 def test_nan_loss_stops_and_last_checkpoint_loads(tmp_path):

@@ -13,9 +13,9 @@ import os
 import jax
 import numpy as np
 from scipy.cluster import hierarchy
-import tqdm
 
 from akorn_jax import metrics
+from akorn_jax import progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -181,7 +181,7 @@ def evaluate_objects(
     foreground / objects are skipped) and num_images (all images seen).
   """
   aris, mbos = [], []
-  for batch in tqdm.tqdm(batches, desc="objects eval", unit="batch"):
+  for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
     labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])
