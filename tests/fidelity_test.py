@@ -125,3 +125,36 @@ def test_batchnorm_running_variance_is_unbiased_as_pytorch():
   np.testing.assert_allclose(bn.mean[...], 0.1 * np.asarray(x).reshape(n, 4).mean(0), rtol=1e-5)
   bn.use_running_average = True  # eval mode: running statistics
   np.testing.assert_allclose(bn(x), (x - bn.mean[...]) / jnp.sqrt(bn.var[...] + 1e-5), atol=1e-5)
+
+
+def test_augmix_magnitudes_use_torchvisions_ten_bins():
+  from akorn_jax.data import augment  # pylint: disable=g-import-not-at-top
+  table, signed = augment._magnitudes(32, 32)
+  ops = list(augment.AUGMIX_OPS)
+  assert table.shape == (13, 10)
+  np.testing.assert_allclose(table[ops.index("shear_x")], np.linspace(0, 0.3, 10), rtol=1e-6)
+  np.testing.assert_allclose(table[ops.index("rotate")][:3], [0, 30 / 9, 60 / 9], rtol=1e-6)
+  np.testing.assert_array_equal(table[ops.index("posterize")], [4, 4, 3, 3, 2, 2, 1, 1, 0, 0])
+  assert signed[ops.index("rotate")] and not signed[ops.index("posterize")]
+
+
+def test_corruption_constants_are_cifars_and_names_map_to_tfds():
+  from akorn_jax.data import cifar  # pylint: disable=g-import-not-at-top
+  from akorn_jax.evaluate import corruptions  # pylint: disable=g-import-not-at-top
+  reg = corruptions._REGISTRY
+  assert reg["motion_blur"][1] == ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5))
+  # CIFAR-10-C values (not ImageNet-C / Tiny-ImageNet-C) of the others.
+  assert reg["gaussian_noise"][1] == (0.04, 0.06, 0.08, 0.09, 0.10)
+  assert reg["shot_noise"][1] == (500, 250, 100, 75, 50)
+  assert reg["impulse_noise"][1] == (0.01, 0.02, 0.03, 0.05, 0.07)
+  assert reg["contrast"][1] == (0.75, 0.5, 0.4, 0.3, 0.15)
+  assert reg["brightness"][1] == (0.05, 0.1, 0.15, 0.2, 0.3)
+  assert reg["jpeg_compression"][1] == (80, 65, 58, 50, 40)
+  assert reg["pixelate"][1] == (0.95, 0.9, 0.85, 0.75, 0.65)
+  assert reg["defocus_blur"][1] == ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1))
+  assert reg["fog"][1] == ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75))
+  tfds_names = set(cifar.CIFAR10_C_CORRUPTIONS + cifar.CIFAR10_C_EXTRA)
+  assert set(corruptions.TFDS_NAMES) == set(corruptions.CORRUPTIONS)
+  assert set(corruptions.TFDS_NAMES.values()) <= tfds_names
+  assert corruptions.TFDS_NAMES["glass_blur"] == "frosted_glass_blur"
+  assert corruptions.TFDS_NAMES["elastic_transform"] == "elastic"

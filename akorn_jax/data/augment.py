@@ -335,8 +335,11 @@ _GEOMETRIC_OPS = (("rotate", _rotate), ("shear_x", _shear_x), ("shear_y", _shear
 AUGMIX_OPS: tuple[str, ...] = tuple(name for name, _ in _PIXEL_OPS + _GEOMETRIC_OPS)
 
 
-def _magnitudes(height: int, width: int, num_bins: int = 11) -> tuple[np.ndarray, np.ndarray]:
-  """torchvision AugMix's magnitude bins per op [13, num_bins] and whether each op is signed [13]."""
+def _magnitudes(height: int, width: int, num_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+  """torchvision AugMix's magnitude bins per op [13, num_bins] and whether each op is signed [13].
+
+  torchvision's AugMix builds its table with num_bins = its _PARAMETER_MAX = 10 (RandAugment's
+  11/31-bin tables are a different scale): e.g. shear bins linspace(0, 0.3, 10)."""
   lin = lambda hi: np.linspace(0.0, hi, num_bins)
   table = {
       "autocontrast": (np.zeros(num_bins), False), "equalize": (np.zeros(num_bins), False),
@@ -355,7 +358,7 @@ def augmix(key: jax.Array, images: jax.Array, *, severity: int = 3, width: int =
   """AugMix (Hendrycks et al. 2020) with torchvision's defaults and op set, per image.
 
   Each image gets `width` chains of `depth` random ops (depth -1: uniform in 1..3 per chain) with
-  magnitude bins drawn uniformly below `severity` (of 11) and a random sign where the op has one;
+  magnitude bins drawn uniformly below `severity` (of torchvision's 10) and a random sign where the op has one;
   the result is m0·x + m1·Σ_i w_i·chain_i with (m0, m1) ~ Dirichlet(alpha, alpha) and
   w ~ Dirichlet(alpha·1_width).
 

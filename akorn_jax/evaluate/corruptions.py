@@ -22,7 +22,7 @@ to compare with the literature.
 | pixelate | f .95 .9 .85 .75 .65 | box downsample by f, box upsample (PIL) |
 | jpeg_compression | quality 80 65 58 50 40 | PIL JPEG round trip |
 | glass_blur | (σ, δ, n) (.05,1,1) (.25,1,1) (.4,1,1) (.25,1,2) (.4,1,2) | Gaussian σ, n sweeps of local pixel swaps, Gaussian σ |
-| motion_blur | (r, s) (10,1) (10,1.5) (10,2) (10,2.5) (12,3) | one-sided Gaussian line kernel at a random angle |
+| motion_blur | (r, s) (6,1) (6,1.5) (6,2) (8,2) (9,2.5) | one-sided Gaussian line kernel at a random angle |
 | zoom_blur | zooms 1, 1.01 .. e: e 1.06 1.11 1.15 1.20 1.25 | mean of x and its zooms about the centre |
 | snow | (μ,σ,z,t,r,s,b) (.1,.2,1,.6,8,3,.95) (.1,.2,1,.5,10,4,.9) (.15,.3,1.75,.55,10,4,.9) (.25,.3,2.25,.6,12,6,.85) (.3,.3,1.25,.65,14,12,.8) | motion-blurred flakes on a brightened image |
 | elastic_transform | (α, σ, a)·32 (0,0,.08) (.05,.2,.07) (.08,.06,.06) (.1,.04,.05) (.1,.03,.03) | random affine warp, then smooth random displacement |
@@ -432,7 +432,8 @@ _REGISTRY: dict[str, tuple[Callable, tuple, str]] = {
     "jpeg_compression": (_jpeg, (80, 65, 58, 50, 40), "numpy"),
     "glass_blur": (_glass_blur, ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2),
                                  (0.4, 1, 2)), "numpy"),
-    "motion_blur": (_motion_blur, ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3)), "static"),
+    # CIFAR's constants; (10, 1) .. (12, 3) are Tiny-ImageNet's, (10, 3) .. (20, 15) ImageNet's.
+    "motion_blur": (_motion_blur, ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)), "static"),
     "zoom_blur": (_zoom_blur, ((1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.01),
                                (1.26, 0.01)), "static"),
     "snow": (_snow, ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
@@ -444,6 +445,11 @@ _REGISTRY: dict[str, tuple[Callable, tuple, str]] = {
 }
 
 CORRUPTIONS: tuple[str, ...] = tuple(_REGISTRY)
+
+# Our names -> the tfds `cifar10_corrupted` config names (`akorn_jax.data.cifar.cifar10_c`), to
+# compare a corruption of ours with the released CIFAR-10-C one.
+TFDS_NAMES: dict[str, str] = {**{name: name for name in CORRUPTIONS},
+                              "glass_blur": "frosted_glass_blur", "elastic_transform": "elastic"}
 
 
 def _apply(name, images, param, key):

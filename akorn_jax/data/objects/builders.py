@@ -128,9 +128,9 @@ class MultiObject(tfds.core.GeneratorBasedBuilder):
   The user copies the TFRecord file into the manual dir. Pixel label = index of the last mask slot
   equal to 255 (slot 0 = background). Records are taken in file order after the CLEVR6 filter: the
   first `eval_size` -> eval, the next `test_size` -> test, then val, then up to `train_size` -> train.
-  CLEVR6 resizes image and labels with PyTorch's legacy nearest rule (source index floor(i * 192/128))
-  and drops a record when its cropped labels exceed 6 (the filter is applied before the resize, an
-  assumption: the SPEC does not say which).
+  CLEVR6, as the reference's conversion: crop, drop the record when its cropped labels exceed 6,
+  then resize image and labels with nearest by the pixel-centre rule (source index
+  floor((i + 1/2) · 192/128)); filter before resize.
   """
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = [
