@@ -57,6 +57,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   # --- train loop ---------------------------------------------------------------------------------
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 1000
+  # > 0: num_steps = epochs x (training examples actually in the prepared split // batch), set by
+  # the trainer when it opens the data (datasets whose size is only known after a filter: CLEVR6).
+  c.train.epochs = 0
   c.train.log_every = 50
   c.train.eval_every = 0      # 0: evaluate only at the end
   c.train.log_images = True

@@ -46,6 +46,7 @@ LOSSES = {
     "sudoku_akorn": "mean cross-entropy of logits over all 81 cells against in/solution - 1",
     "object_akorn": "sum of squares of the projector output z [B, ch]",
     "classifier_akorn": "mean cross-entropy of logits against in/labels (BatchNorm in training mode)",
+    "resnet18": "mean cross-entropy of logits against in/labels (BatchNorm in training mode)",
 }
 
 
@@ -86,10 +87,16 @@ def _inputs(name: str, arrays: Mapping[str, np.ndarray]):
   return jnp.asarray(np.moveaxis(arrays["in/images"], 1, -1), jnp.float32)
 
 
+def _x_init(arrays: Mapping[str, np.ndarray], split: str) -> jax.Array | None:
+  """The recorded initial oscillators (NCHW) in our layout; None for deterministic models."""
+  x = arrays.get(f"{split}/x_init")
+  return None if x is None else _nchw(jnp.asarray(x, jnp.float32))
+
+
 def _targets(name: str, arrays: Mapping[str, np.ndarray]) -> jax.Array:
   if name == "sudoku_akorn":
     return jnp.asarray(arrays["in/solution"], jnp.int32) - 1
-  if name == "classifier_akorn":
+  if name in ("classifier_akorn", "resnet18"):
     return jnp.asarray(arrays["in/labels"], jnp.int32)
   return jnp.zeros((), jnp.int32)  # the object loss has no targets
 
@@ -125,13 +132,14 @@ def run(model: nnx.Module, config: Mapping[str, Any], arrays: Mapping[str, np.nd
   ours: dict[str, np.ndarray] = {}
 
   model.eval()
-  out, aux = _eval_pass(model, inputs, _nchw(jnp.asarray(arrays["eval/x_init"], jnp.float32)))
+  out, aux = _eval_pass(model, inputs, _x_init(arrays, "eval"))
   ours["eval/out"] = np.asarray(out)
-  ours["eval/features"] = _to_ref(aux["features"])
-  states = aux["states"]
-  if len(states) == len(aux["energies"]) + 1:  # the object model lists x_init first
+  if "features" in aux:
+    ours["eval/features"] = _to_ref(aux["features"])
+  states = aux.get("states", [])
+  if len(states) == len(aux.get("energies", [])) + 1:  # the object model lists x_init first
     states = states[1:]
-  for i, (s, e) in enumerate(zip(states, aux["energies"])):
+  for i, (s, e) in enumerate(zip(states, aux.get("energies", []))):
     ref_states = arrays.get(f"eval/states/{i}")
     s = _to_ref(s)
     ours[f"eval/states/{i}"] = s[-1:] if ref_states is not None and ref_states.shape[0] == 1 else s
@@ -140,8 +148,7 @@ def run(model: nnx.Module, config: Mapping[str, Any], arrays: Mapping[str, np.nd
     return ours
 
   model.train()
-  (loss, out), grads = _train_pass(model, inputs,
-                                   _nchw(jnp.asarray(arrays["train/x_init"], jnp.float32)),
+  (loss, out), grads = _train_pass(model, inputs, _x_init(arrays, "train"),
                                    _targets(name, arrays), name)
   ours["train/out"] = np.asarray(out)
   ours["train/loss"] = np.asarray(loss)
@@ -260,14 +267,15 @@ def synthesize(path: str, reference_class: str, kwargs: Mapping[str, Any], *, ba
   else:
     size = image_size or config.get("imsize", 32)
     arrays["in/images"] = rng.random((batch, 3, size, size)).astype(np.float32)
-    if name == "classifier_akorn":
+    if name in ("classifier_akorn", "resnet18"):
       arrays["in/labels"] = rng.integers(0, config["num_classes"], (batch,)).astype(np.int32)
-      shape = (batch, size, size, config["ch"])
+      shape = (batch, size, size, config["ch"]) if name == "classifier_akorn" else None
     else:
       g = size // config["psize"]
       shape = (batch, g, g, config["ch"])
   for split in ("eval", "train"):
-    arrays[f"{split}/x_init"] = _to_ref(rng.standard_normal(shape).astype(np.float32))
+    if shape is not None:
+      arrays[f"{split}/x_init"] = _to_ref(rng.standard_normal(shape).astype(np.float32))
   arrays.update({f"sd/{k}": v for k, v in port.to_reference(model).items()})
   arrays.update(run(model, config, arrays))
   meta = dict(reference_class=reference_class, kwargs=dict(kwargs), batch=batch,

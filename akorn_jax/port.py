@@ -358,7 +358,8 @@ def _table(model: nnx.Module) -> Table:
 
 def _same_as(source: str, key: str):
   def check(sd):
-    if key in sd and source in sd and not np.array_equal(np.asarray(sd[key]), np.asarray(sd[source])):
+    if key in sd and source in sd and not np.array_equal(np.asarray(sd[key]),
+                                                          np.asarray(sd[source])):
       raise ValueError(f"{key!r} differs from {source!r}; the reference shares one transition "
                        "convolution between x and c, so both entries must hold the same tensor.")
   return check
@@ -370,8 +371,9 @@ def _resnet18(model: models.ResNet18) -> list[Entry]:
   e = _conv("conv1", ("stem",), model.stem) + _norm("bn1", ("bn",), model.bn)
   for b, block in enumerate(model.blocks):
     ref, p = f"layer{b // 2 + 1}.{b % 2}", ("blocks", b)
-    e += _conv(f"{ref}.conv1", p + ("conv1",), block.conv1) + _norm(f"{ref}.bn1", p + ("bn1",), block.bn1)
-    e += _conv(f"{ref}.conv2", p + ("conv2",), block.conv2) + _norm(f"{ref}.bn2", p + ("bn2",), block.bn2)
+    for i in (1, 2):
+      e += _conv(f"{ref}.conv{i}", p + (f"conv{i}",), getattr(block, f"conv{i}"))
+      e += _norm(f"{ref}.bn{i}", p + (f"bn{i}",), getattr(block, f"bn{i}"))
     if block.proj is not None:
       pp = p + ("proj", "layers")
       e += _conv(f"{ref}.downsample.0", pp + (0,), block.proj.layers[0])
@@ -407,7 +409,8 @@ def load_reference(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Modu
   if extra:
     near = difflib.get_close_matches(extra[0], sorted(known), n=1)
     raise ValueError(f"Reference tensor {extra[0]!r} matches no variable of our "
-                     f"{type(model).__name__}" + (f" (closest known key: {near[0]!r})" if near else "")
+                     f"{type(model).__name__}"
+                     + (f" (closest known key: {near[0]!r})" if near else "")
                      + "; check the reference arguments (--reference_args) against the checkpoint.")
   updates = []
   for entry in table.entries:
@@ -420,7 +423,8 @@ def load_reference(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Modu
     want = var.get_value().shape
     if tuple(value.shape) != tuple(want):
       raise ValueError(f"Reference tensor {entry.ref!r} has shape {np.shape(state_dict[entry.ref])}"
-                       f" -> {tuple(value.shape)} in our layout, but {_key(path)!r} is {tuple(want)}"
+                       f" -> {tuple(value.shape)} in our layout, but {_key(path)!r} is "
+                       f"{tuple(want)}"
                        "; the reference arguments do not match the checkpoint.")
     updates.append((path, var.replace(jnp.asarray(value, var.get_value().dtype))))
   for check, _ in table.ignored.values():

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -162,9 +163,16 @@ def _jit_forward(model, images, key, return_states=False):
 
 
 def _feature_fn(model: nnx.Module, key: jax.Array):
-  """images [B, H, W, 3] in [0, 1] -> final readout features [B, h, w, C] (random x_init by key)."""
+  """images [B, H, W, 3] in [0, 1] -> final readout features [B, h, w, C].
+
+  Every call (each batch, each up-tiling crop) draws a fresh random initial state, as the reference
+  does: call i uses fold_in(key, i), so an evaluation is still reproducible from its key.
+  """
+  calls = itertools.count()
+
   def fn(images):
-    return np.asarray(_jit_forward(model, jnp.asarray(images, jnp.float32), key)[1]["features"])
+    k = jax.random.fold_in(key, next(calls))
+    return np.asarray(_jit_forward(model, jnp.asarray(images, jnp.float32), k)[1]["features"])
   return fn
 
 

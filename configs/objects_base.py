@@ -57,6 +57,8 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.ema.update_every = 10
   c.ema.update_after_step = 200
   c.train.num_steps = config_base.steps_for_epochs(epochs, num_train, batch_size)
+  if builder_config == "clevr6":  # the filter keeps an unknown number (<= 70,000): count them
+    c.train.epochs = epochs
   c.train.log_every = 100
   c.train.eval_every = 0
   c.checkpoint.every_steps = 2000

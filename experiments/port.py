@@ -96,7 +96,8 @@ def _verify(args) -> int:
     print(f"{args.golden}: {config['name']}")
     print(f"{'array':56s} {'max abs':>10s} {'max rel':>10s} {'tol':>8s}  result")
     for r in rows:
-      how = ("abs" if r.absolute else "rel") if r.rounding is None else f"<= {golden.ROUNDING_FACTOR:g}x 1-ulp move {r.rounding:.1e}"
+      how = ("abs" if r.absolute else "rel") if r.rounding is None else (
+          f"<= {golden.ROUNDING_FACTOR:g}x 1-ulp move {r.rounding:.1e}")
       print(f"{r.name:56s} {r.max_abs:10.2e} {r.max_rel:10.2e} {r.tol:8.0e}  "
             f"{'ok' if r.ok else 'FAIL'} ({how})")
     print("all within float32 tolerance" if ok else "MISMATCH")
@@ -104,7 +105,8 @@ def _verify(args) -> int:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m experiments.port", description=__doc__.split("\n\n")[0])
+  parser = argparse.ArgumentParser(prog="python -m experiments.port",
+                                   description=__doc__.split("\n\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
   c = sub.add_parser("convert", help="reference state_dict -> exported model folder")
   c.add_argument("--reference_args", help="JSON: {reference_class, kwargs}")

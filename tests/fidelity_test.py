@@ -158,3 +158,28 @@ def test_corruption_constants_are_cifars_and_names_map_to_tfds():
   assert set(corruptions.TFDS_NAMES.values()) <= tfds_names
   assert corruptions.TFDS_NAMES["glass_blur"] == "frosted_glass_blur"
   assert corruptions.TFDS_NAMES["elastic_transform"] == "elastic"
+
+
+def test_clevr_step_count_follows_the_images_kept():
+  from configs import clevr_akorn  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  c = clevr_akorn.get_config()
+  assert c.train.epochs == 300
+  # e.g. 49,483 training images kept by the CLEVR6 filter, batch 256: 193 steps per epoch.
+  assert loop.epochs_to_steps(c, 49_483) == 300 * (49_483 // c.data.batch_size)
+  c.data.batch_size = 10**6
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="fewer than one batch"):
+    loop.epochs_to_steps(c, 5)
+
+
+def test_object_evaluation_draws_a_fresh_initial_state_per_call():
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  model = models.ObjectAKOrN(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=8, steps=2)
+  model.eval()
+  images = np.asarray(jax.random.uniform(jax.random.key(0), (2, 8, 8, 3)))
+  fn = tasks._feature_fn(model, jax.random.key(7))
+  first, second = fn(images), fn(images)  # e.g. two batches, or two up-tiling crops
+  assert not np.allclose(first, second)
+  again = tasks._feature_fn(model, jax.random.key(7))
+  np.testing.assert_array_equal(again(images), first)  # reproducible from the key

@@ -127,6 +127,7 @@ SYNTHETIC = {
     "cifar gn readout, larger": ("models/classification/knet.py AKOrN",
                                  dict(n=2, ch=8, L=2, T=2, ksizes=[5, 3], norm="gn",
                                       global_omg=False), 16),
+    "resnet18": ("resnet18", dict(), 8),
 }
 
 

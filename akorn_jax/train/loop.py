@@ -44,6 +44,16 @@ class Setup:
   shardings: state_lib.TrainState
 
 
+def epochs_to_steps(config: ml_collections.ConfigDict, num_examples: int) -> int:
+  """config.train.epochs passes over `num_examples` in batches of config.data.batch_size (the
+  remainder of each pass is dropped, as our pipeline batches)."""
+  batches = num_examples // int(config.data.batch_size)
+  if batches < 1:
+    raise ValueError(f"The training split has {num_examples} examples, fewer than one batch of "
+                     f"{config.data.batch_size}; prepare the dataset or lower data.batch_size.")
+  return int(config.train.epochs) * batches
+
+
 def setup(config: ml_collections.ConfigDict, task: Task) -> Setup:
   """Mesh, optimiser and a sharded initialiser for `task`'s model under `config`."""
   mesh = shard_lib.make_mesh(config.mesh)
@@ -170,6 +180,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     SystemExit: code 0 after saving, when SIGTERM arrived.
   """
   task = task or _default_task(config)
+  if config.train.get("epochs", 0) > 0:  # the step count follows the examples actually kept
+    config.train.num_steps = epochs_to_steps(config, len(task.source(config, "train")))
   num_steps = int(config.train.num_steps)
 
   # ----------------------------------------------------------------------------------------------
