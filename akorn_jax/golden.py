@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from akorn_jax import kuramoto, port
+from akorn_jax import port
 
 # Agreement expected in float32 (relative to the largest magnitude of the reference array):
 # forward arrays ~1e-5, gradients ~1e-3 (golden README). Gradients whose true value is zero (a bias
@@ -143,7 +143,9 @@ def run(model: nnx.Module, config: Mapping[str, Any], arrays: Mapping[str, np.nd
     ref_states = arrays.get(f"eval/states/{i}")
     s = _to_ref(s)
     ours[f"eval/states/{i}"] = s[-1:] if ref_states is not None and ref_states.shape[0] == 1 else s
-    ours[f"eval/energies/{i}"] = np.asarray(kuramoto.reference_energies(e))
+    # Ours [T+1, B] = E(x_0) .. E(x_T); the reference's list is [0, E(x_0) .. E(x_{T-1})].
+    e = np.asarray(e)
+    ours[f"eval/energies/{i}"] = np.concatenate([np.zeros_like(e[:1]), e[:-1]])
   if not train:
     return ours
 
