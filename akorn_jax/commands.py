@@ -37,7 +37,7 @@ def parse_flags(argv: Sequence[str], name: str = "config") -> list[str]:
   argv = list(argv)
   try:
     rest = flags.FLAGS(argv)
-  except AttributeError as e:
+  except (AttributeError, KeyError) as e:  # a misspelt leaf / a misspelt section
     spec = flag_spec(argv[1:], name)
     if spec is None:
       raise
@@ -45,6 +45,13 @@ def parse_flags(argv: Sequence[str], name: str = "config") -> list[str]:
     for a in argv[1:]:
       key = a.split("=", 1)[0].removeprefix(f"--{name}.")
       if a.startswith(f"--{name}.") and key not in valid:
+        section, _, leaf = key.partition(".")
+        sections = sorted({v.split(".")[0] for v in valid if "." in v})
+        if leaf and section not in sections:  # a misspelt section, e.g. --config.trian.x
+          near = difflib.get_close_matches(section, sections, n=1)
+          sys.exit(f"FATAL: --{name}.{key}: the config has no section {section!r}"
+                   f"{f'; did you mean --{name}.{near[0]}.{leaf}?' if near else ''} Sections: "
+                   f"{', '.join(sections)}.")
         near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
         sys.exit(f"FATAL: --{name}.{key}: the config has no key {key!r}"
                  f"{'; did you mean ' + ', '.join(near) + '?' if near else ''} "

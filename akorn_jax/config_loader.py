@@ -177,6 +177,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   batch = config.data.get("batch_size", 1)
   if not isinstance(batch, int) or batch < 1:
     raise ValueError(f"config.data.batch_size={batch!r}; expected an int >= 1.")
+  # (section, key, smallest allowed, what the value means): ints only, None not allowed unless said.
+  for section, key, least, meaning in (
+      ("train", "log_every", 1, "log every this many steps"),
+      ("train", "eval_every", 0, "evaluate every this many steps; 0 = only at the end"),
+      ("checkpoint", "every_steps", 0, "save every this many steps; 0 = only at the end"),
+      ("checkpoint", "max_to_keep", 1, "how many checkpoints to keep; None = all")):
+    if section not in config or key not in config[section]:
+      continue
+    value = config[section][key]
+    if value is None and key == "max_to_keep":
+      continue
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+      raise ValueError(f"config.{section}.{key}={value!r}; expected an int >= {least} ({meaning}).")
   if config.train.get("profile_steps"):
     try:
       config_base.parse_step_range(config.train.profile_steps)

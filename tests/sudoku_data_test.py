@@ -1,6 +1,7 @@
 """Tests for akorn_jax.data.sudoku: helpers, solver, generator, shipped sets, readers, builders."""
 
 import itertools
+import os
 
 import jax.numpy as jnp
 import numpy as np
@@ -289,6 +290,13 @@ def test_read_satnet_errors(tmp_path):
   wrong[3] = solutions[1]  # a valid grid, but not the one that keeps puzzle 3's givens
   _write_satnet(tmp_path / "satnet.npz", puzzles, wrong)
   with pytest.raises(ValueError, match=r"board 3: puzzle .* has given .* expected the solution"):
+    sudoku.read_satnet(str(tmp_path))
+  (tmp_path / "satnet.npz").write_bytes(np.random.default_rng(0).bytes(4096))  # random bytes
+  with pytest.raises(ValueError, match=r"satnet\.npz' is not a readable \.npz archive"):
+    sudoku.read_satnet(str(tmp_path))
+  np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))  # pickled objects
+  os.replace(tmp_path / "objects.npy", tmp_path / "satnet.npz")
+  with pytest.raises(ValueError, match="is not a readable .npz archive"):
     sudoku.read_satnet(str(tmp_path))
 
 

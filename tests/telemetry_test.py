@@ -62,3 +62,15 @@ def test_bad_step_range_is_named():
   for bad in ("10", "5:5", "a:b", "-1:3"):
     with pytest.raises(ValueError, match=f"Step range '{bad}'"):
       config_base.parse_step_range(bad)
+
+
+def test_progress_off_a_terminal_is_plain_lines_with_total_and_eta(capsys):
+  from akorn_jax import progress  # pylint: disable=g-import-not-at-top
+  assert list(progress.track(range(3), desc="quick")) == [0, 1, 2]
+  assert capsys.readouterr().err == ""  # shorter than every_s: silent
+  assert list(progress.track(range(4), desc="attacks pgd", unit="chunk", every_s=0)) == [0, 1, 2, 3]
+  err = capsys.readouterr().err
+  assert "\r" not in err
+  lines = err.splitlines()
+  assert len(lines) == 4 and lines[0].startswith("attacks pgd: 1/4 chunk (25%)")
+  assert "ETA" in lines[0] and lines[-1].startswith("attacks pgd: 4/4 chunk (100%)")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from akorn_jax import imageops, metrics
+from akorn_jax import imageops, metrics, progress
 from akorn_jax.evaluate import corruptions as corruptions_lib
 
 ProbsFn = Callable[[jax.Array, jax.Array], jax.Array]  # (images [B, H, W, 3] in [0, 1], key) -> [B, K]
@@ -78,7 +78,8 @@ def calibration_report(probs_fn: ProbsFn, images: ArrayLike, labels: ArrayLike, 
   clean = _probs(probs_fn, images, lambda x, k: jnp.asarray(x), jax.random.fold_in(key, 0),
                  chunk_size)
   report = {"clean": scores(clean, labels, num_bins), "corruptions": {}}
-  for i, name in enumerate(corruptions, start=1):
+  for i, name in enumerate(progress.track(corruptions, desc="corruptions", unit="corruption"),
+                           start=1):
     report["corruptions"][name] = {
         s: scores(_probs(probs_fn, images,
                          lambda x, k, s=s, name=name: corruptions_lib.corrupt(name, x, s, k),
@@ -113,7 +114,8 @@ def cifar10_c_report(probs_fn: ProbsFn, key: jax.Array, *, names: Sequence[str] 
   from akorn_jax.data import cifar  # pylint: disable=g-import-not-at-top
 
   report = {"corruptions": {}}
-  for i, name in enumerate(names or cifar.CIFAR10_C_CORRUPTIONS, start=1):
+  names = tuple(names or cifar.CIFAR10_C_CORRUPTIONS)
+  for i, name in enumerate(progress.track(names, desc="CIFAR-10-C", unit="corruption"), start=1):
     report["corruptions"][name] = {}
     for s in severities:
       src = cifar.cifar10_c(name, s, data_dir_=data_dir)

@@ -13,9 +13,8 @@ import os
 import jax
 import numpy as np
 from scipy.cluster import hierarchy
-import tqdm
 
-from akorn_jax import imageops, metrics
+from akorn_jax import imageops, metrics, progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -170,11 +169,11 @@ def evaluate_objects(
     foreground / objects are skipped) and num_images (all images seen).
   """
   aris, mbos = [], []
-  for batch in tqdm.tqdm(batches, desc="objects eval", unit="batch"):
+  for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
-    labels = imageops.resize_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:],
-                                     axis=-2)
+    clusters = cluster_features(features, num_clusters, pca_dim)
+    labels = imageops.resize_nearest(clusters, masks.shape[1:], axis=-2)
     aris.append(metrics.fg_ari_batch(masks, labels))
     mbos.append(metrics.mbo_batch(masks, labels))
   if not aris:

@@ -31,6 +31,7 @@ import tensorboardX
 import tqdm
 
 from akorn_jax import config_base
+from akorn_jax import progress as progress_lib
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -144,7 +145,7 @@ class MetricWriter:
     if not self.active:
       return
     if progress == "auto":
-      progress = "bar" if sys.stderr.isatty() else "lines"
+      progress = "bar" if progress_lib.is_terminal() else "lines"
     if progress not in ("bar", "lines", "none"):
       raise ValueError(f"progress={progress!r}; expected 'auto', 'bar', 'lines' or 'none'.")
     self._lines = progress == "lines"
@@ -270,7 +271,7 @@ class MetricWriter:
       parts.append(f"{rate:.3g} steps/s")
       if "mfu" in line:
         parts.append(f"MFU {100 * line['mfu']:.1f}%")
-      parts.append(f"ETA {int(left // 3600)}:{int(left % 3600 // 60):02d}:{int(left % 60):02d}")
+      parts.append(f"ETA {progress_lib.duration(left)}")
     print(" | ".join(parts), file=sys.stderr, flush=True)
 
   def close(self) -> None:

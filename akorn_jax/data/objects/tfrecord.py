@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -30,6 +32,18 @@ def masked_crc32c(data: bytes) -> int:
   return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
+def _read_at_most(f, length: int) -> bytes:
+  """Up to `length` bytes of `f`, read in pieces of at most 16 MiB (nothing allocated up front)."""
+  pieces, left = [], length
+  while left > 0:
+    piece = f.read(min(left, 1 << 24))
+    if not piece:
+      break
+    pieces.append(piece)
+    left -= len(piece)
+  return b"".join(pieces)
+
+
 def read_tfrecord(path: str) -> Iterator[bytes]:
   """Yields the records of a TFRecord file, GZIP-compressed or not (detected from the magic bytes).
 
@@ -39,20 +53,30 @@ def read_tfrecord(path: str) -> Iterator[bytes]:
   """
   with open(path, "rb") as raw:
     gzipped = raw.read(2) == b"\x1f\x8b"
-  with (gzip.open if gzipped else open)(path, "rb") as f:
-    index = 0
-    while header := f.read(12):
-      if len(header) < 12:
-        raise ValueError(f"{path}: truncated header of record {index}; re-copy the file.")
-      length_bytes, length_crc = header[:8], struct.unpack("<I", header[8:])[0]
-      if masked_crc32c(length_bytes) != length_crc:
-        raise ValueError(f"{path}: bad length CRC at record {index}; is this a TFRecord file?")
-      (length,) = struct.unpack("<Q", length_bytes)
-      data = f.read(length)
-      if len(data) < length or len(f.read(4)) < 4:
-        raise ValueError(f"{path}: record {index} is truncated; re-copy the file.")
-      yield data
-      index += 1
+  size = os.path.getsize(path)
+  index = 0
+  try:
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+      while header := f.read(12):
+        if len(header) < 12:
+          raise ValueError(f"{path}: truncated header of record {index}; re-copy the file.")
+        length_bytes, length_crc = header[:8], struct.unpack("<I", header[8:])[0]
+        if masked_crc32c(length_bytes) != length_crc:
+          raise ValueError(f"{path}: bad length CRC at record {index}; is this a TFRecord file?")
+        (length,) = struct.unpack("<Q", length_bytes)
+        # A crafted length must not allocate: uncompressed, a record fits in the file; compressed,
+        # it is read in pieces, so a short stream ends as "truncated" below.
+        if not gzipped and length > size - f.tell():
+          raise ValueError(f"{path}: record {index} claims {length} bytes but only "
+                           f"{size - f.tell()} remain in the file; it is corrupt or truncated.")
+        data = _read_at_most(f, length)
+        if len(data) < length or len(f.read(4)) < 4:
+          raise ValueError(f"{path}: record {index} is truncated; re-copy the file.")
+        yield data
+        index += 1
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise ValueError(f"{path}: the gzip stream is damaged or truncated at record {index} "
+                     f"({type(e).__name__}: {e}); re-copy the file.") from e
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:

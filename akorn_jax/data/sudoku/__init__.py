@@ -60,13 +60,13 @@ from akorn_jax.data.sudoku.generate import (BANDS, GENERATED_SETS, GENERATOR_VER
                                             generate_set, load_generated, regenerate)
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
-from akorn_jax.data.sudoku.solver import solve
+from akorn_jax.data.sudoku.solver import SearchBudgetExceeded, solve
 
 __all__ = [
     "BANDS", "EXAMPLE_PUZZLE", "GENERATED_SETS", "GENERATOR_VERSION", "GREEDY", "LOW", "LOW_FAST",
     "MIXED", "Method", "RRN_SPLITS", "SATNET_CONVERT_COMMAND", "SATNET_FILE", "SATNET_SPLITS",
-    "SudokuGenerated", "SudokuRrn", "SudokuSatnet", "asset_path", "board_string", "format_board",
-    "from_one_hot", "generate", "generate_set", "is_valid_solution", "load_generated",
-    "parse_puzzle", "read_rrn_csv", "read_satnet", "regenerate", "solution_consistent", "solve",
-    "to_one_hot", "validate_puzzle",
+    "SearchBudgetExceeded", "SudokuGenerated", "SudokuRrn", "SudokuSatnet", "asset_path",
+    "board_string", "format_board", "from_one_hot", "generate", "generate_set",
+    "is_valid_solution", "load_generated", "parse_puzzle", "read_rrn_csv", "read_satnet",
+    "regenerate", "solution_consistent", "solve", "to_one_hot", "validate_puzzle",
 ]

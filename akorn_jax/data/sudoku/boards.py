@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from akorn_jax.data.sudoku.solver import solve
+from akorn_jax.data.sudoku.solver import SearchBudgetExceeded, solve
 
 # A classic puzzle (32 givens, one solution) for examples: the demo and the CLI test solve it.
 EXAMPLE_PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
@@ -94,6 +94,12 @@ def _label(name: str | int | None, board: ArrayLike | str) -> str:
 
 def _conflict(board: np.ndarray) -> str | None:
   """Describes the first digit repeated in a row, column or box of `board` [9, 9], or None."""
+  counts = np.zeros((3, 9, 10), np.int8)  # unit kind (row, column, box), unit, digit
+  r, c = np.indices((9, 9))
+  for kind, unit in enumerate((r, c, 3 * (r // 3) + c // 3)):
+    np.add.at(counts[kind], (unit.ravel(), board.ravel().astype(np.intp)), 1)
+  if counts[:, :, 1:].max(initial=0) <= 1:  # the usual case, fast; the loops below say where
+    return None
   for r in range(9):
     for d in range(1, 10):
       cols = np.flatnonzero(board[r] == d)
@@ -117,13 +123,15 @@ def _conflict(board: np.ndarray) -> str | None:
 
 
 def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
-                    require_unique: bool = False) -> np.ndarray:
+                    require_unique: bool = False, max_nodes: int | None = None) -> np.ndarray:
   """Checks that a puzzle is well formed and solvable, and returns its (first) solution.
 
   Args:
     board: int `[9, 9]` (or 81 values), or text accepted by `parse_puzzle`.
     name: how error messages call this puzzle (an index or a name).
     require_unique: also reject puzzles with more than one solution.
+    max_nodes: search nodes the exact solver may spend (None: no limit; a hostile puzzle with
+      few givens and no solution can then take minutes).
 
   Returns:
     int8 `[9, 9]` solution.
@@ -131,6 +139,7 @@ def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
   Raises:
     ValueError: naming the puzzle and the problem: wrong number of cells, values outside 0..9,
       contradicting givens, no solution, or (with `require_unique`) several solutions.
+    SearchBudgetExceeded (a ValueError): `max_nodes` did not settle it (named as inconclusive).
   """
   if isinstance(board, str):
     board = parse_puzzle(board, name=name)
@@ -149,7 +158,13 @@ def validate_puzzle(board: ArrayLike | str, *, name: str | int | None = None,
   if conflict:
     raise ValueError(f"{label}: {conflict}; expected each digit at most once per row, column and "
                      "box. Fix the givens.")
-  solutions = solve(cells, max_solutions=2 if require_unique else 1)
+  try:
+    solutions = solve(cells, max_solutions=2 if require_unique else 1, max_nodes=max_nodes)
+  except SearchBudgetExceeded as e:
+    raise SearchBudgetExceeded(
+        f"{label}: inconclusive: {e}, so it is not known whether it has a solution (puzzles with "
+        "few givens and no solution are the usual cause). Check the givens, or allow more nodes "
+        "(the Sudoku CLI's --check_nodes).") from None
   if not solutions:
     raise ValueError(f"{label}: has no solution although no two givens clash directly; expected a "
                      "solvable puzzle. Check the givens against the source.")

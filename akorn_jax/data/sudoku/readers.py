@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from akorn_jax.data import common
 from akorn_jax.data.sudoku.boards import _conflict, board_string, from_one_hot, is_valid_solution
 
 SATNET_FILE = "satnet.npz"
@@ -65,12 +66,12 @@ def read_satnet(path: str) -> tuple[np.ndarray, np.ndarray]:
     raise FileNotFoundError(
         f"No {SATNET_FILE} in {folder!r}. Download SATNet's sudoku.zip (powei.tw/sudoku.zip), "
         f"unzip it there and convert the tensors once (needs PyTorch):\n  {SATNET_CONVERT_COMMAND}")
-  with np.load(file, allow_pickle=False) as z:
-    missing = {"features", "labels"} - set(z.files)
-    if missing:
-      raise ValueError(f"{file!r} lacks arrays {sorted(missing)} (has {sorted(z.files)}); expected "
-                       f"'features' and 'labels' as written by:\n  {SATNET_CONVERT_COMMAND}")
-    features, labels = z["features"], z["labels"]
+  arrays = common.read_npz(file)
+  missing = {"features", "labels"} - set(arrays)
+  if missing:
+    raise ValueError(f"{file!r} lacks arrays {sorted(missing)} (has {sorted(arrays)}); expected "
+                     f"'features' and 'labels' as written by:\n  {SATNET_CONVERT_COMMAND}")
+  features, labels = arrays["features"], arrays["labels"]
   if features.shape != labels.shape or features.shape[1:] not in ((9, 9, 9), (729,)):
     raise ValueError(f"{file!r}: features {features.shape} and labels {labels.shape}; expected "
                      "both [N, 9, 9, 9] one-hot boards. Convert features.pt/labels.pt again.")

@@ -68,8 +68,19 @@ def _propagate(cands: list[int], queue: list[int]) -> bool:
   return True
 
 
-def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[list[int]]) -> bool:
-  """Depth-first search from a propagated state; appends solutions to `out`, True at `limit`."""
+class SearchBudgetExceeded(ValueError):
+  """The exact search used up its `max_nodes` before finding the solutions asked for or proving
+  there are none (a puzzle with few givens and no solution can take minutes)."""
+
+
+def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[list[int]],
+            budget: list[int] | None = None) -> bool:
+  """Depth-first search from a propagated state; appends solutions to `out`, True at `limit`.
+  `budget` is [nodes left]; each call spends one and raises SearchBudgetExceeded at none."""
+  if budget is not None:
+    budget[0] -= 1
+    if budget[0] < 0:
+      raise SearchBudgetExceeded("search node budget used up")
   best, best_n = -1, 10
   for i in range(81):
     n = _POPCOUNT[cands[i]]
@@ -87,7 +98,7 @@ def _search(cands: list[int], limit: int, rng: random.Random | None, out: list[l
   for b in bits:
     nxt = cands.copy()
     nxt[best] = b
-    if _propagate(nxt, [best]) and _search(nxt, limit, rng, out):
+    if _propagate(nxt, [best]) and _search(nxt, limit, rng, out, budget):
       return True
   return False
 
@@ -99,14 +110,21 @@ def _initial(cells: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 def _solve_cells(cells: Sequence[int], limit: int, rng: random.Random | None = None,
-                 exclude: tuple[int, int] | None = None) -> list[list[int]]:
-  """Up to `limit` solutions (81 masks each) of 81 digits; `exclude=(cell, digit)` bans a digit."""
+                 exclude: tuple[int, int] | None = None,
+                 max_nodes: int | None = None) -> list[list[int]]:
+  """Up to `limit` solutions (81 masks each) of 81 digits; `exclude=(cell, digit)` bans a digit.
+  Raises SearchBudgetExceeded after `max_nodes` search nodes (None: no limit)."""
   cands, queue = _initial(cells)
   if exclude is not None:
     cands[exclude[0]] = _ALL & ~(1 << (exclude[1] - 1))
   out: list[list[int]] = []
   if _propagate(cands, queue):
-    _search(cands, limit, rng, out)
+    try:
+      _search(cands, limit, rng, out, None if max_nodes is None else [max_nodes])
+    except SearchBudgetExceeded:
+      raise SearchBudgetExceeded(
+          f"the exact search stopped after {max_nodes} search nodes without finding {limit} "
+          f"solution(s) or proving there are fewer (found {len(out)})") from None
   return out
 
 
@@ -114,15 +132,21 @@ def _to_board(cands: list[int]) -> np.ndarray:
   return np.array([_DIGIT[c] for c in cands], np.int8).reshape(9, 9)
 
 
-def solve(board: ArrayLike, max_solutions: int = 2) -> list[np.ndarray]:
+def solve(board: ArrayLike, max_solutions: int = 2, *,
+          max_nodes: int | None = None) -> list[np.ndarray]:
   """Finds up to `max_solutions` solutions of a puzzle with an exact search (no model involved).
 
   Args:
     board: int `[9, 9]`, 0 = blank. Values are assumed in 0..9 (see `validate_puzzle`).
     max_solutions: stop after this many; 2 is enough to tell unique from ambiguous.
+    max_nodes: give up after this many search nodes (None: search to the end, which for a
+      hostile puzzle can take minutes).
 
   Returns:
     int8 `[9, 9]` solutions; empty when the puzzle has none (including clashing givens).
+
+  Raises:
+    SearchBudgetExceeded: `max_nodes` search nodes did not settle the question.
   """
   cells = [int(v) for v in np.asarray(board).reshape(81)]
-  return [_to_board(c) for c in _solve_cells(cells, max_solutions)]
+  return [_to_board(c) for c in _solve_cells(cells, max_solutions, max_nodes=max_nodes)]
