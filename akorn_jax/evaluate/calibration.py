@@ -22,6 +22,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from akorn_jax import imageops, metrics, progress
+from akorn_jax.evaluate import common
 from akorn_jax.evaluate import corruptions as corruptions_lib
 
 ProbsFn = Callable[[jax.Array, jax.Array], jax.Array]  # (images [B, H, W, 3] in [0, 1], key) -> [B, K]
@@ -33,14 +34,15 @@ def scores(probs: np.ndarray, labels: np.ndarray, num_bins: int = 15) -> dict[st
           "ece": metrics.expected_calibration_error(probs, labels, num_bins=num_bins)}
 
 
-def _probs(probs_fn: ProbsFn, images: np.ndarray, transform, key: jax.Array,
-           chunk_size: int) -> np.ndarray:
-  """probs_fn over `images` in chunks; chunk c uses keys split from fold_in(key, c) for
-  `transform(images, key)` and for the model."""
+def _probs(probs_fn: ProbsFn, images: np.ndarray, transform, key: jax.Array, chunk_size: int,
+           mesh: jax.sharding.Mesh | None) -> np.ndarray:
+  """probs_fn over `images` in chunks, each call's batch split over `mesh` (evaluate/common.py);
+  chunk c uses keys split from fold_in(key, c) for `transform(images, key)` and for the model."""
   out = []
   for c, lo in enumerate(range(0, len(images), chunk_size)):
     k_data, k_model = jax.random.split(jax.random.fold_in(key, c))
-    out.append(np.asarray(probs_fn(transform(images[lo:lo + chunk_size], k_data), k_model)))
+    batch = np.asarray(transform(images[lo:lo + chunk_size], k_data))
+    out.append(common.sharded_call(probs_fn, batch, k_model, batch_argnums=(0,), mesh=mesh))
   return np.concatenate(out).astype(np.float64)
 
 
@@ -56,7 +58,7 @@ def _summarise(report: dict, severities: Sequence[int]) -> dict:
 def calibration_report(probs_fn: ProbsFn, images: ArrayLike, labels: ArrayLike, key: jax.Array, *,
                        corruptions: Sequence[str] = corruptions_lib.CORRUPTIONS,
                        severities: Sequence[int] = (1, 2, 3, 4, 5), num_bins: int = 15,
-                       chunk_size: int = 500) -> dict:
+                       chunk_size: int = 500, mesh: jax.sharding.Mesh | None = None) -> dict:
   """Accuracy and ECE, clean and under each of our corruptions and severities.
 
   Args:
@@ -69,6 +71,8 @@ def calibration_report(probs_fn: ProbsFn, images: ArrayLike, labels: ArrayLike, 
     severities: severities in 1..5.
     num_bins: ECE bins.
     chunk_size: examples per call of `probs_fn`.
+    mesh: devices every call's batch is split over (default: all; evaluate/common.py); the
+      results do not depend on it.
 
   Returns:
     The report format of the module docstring, with "clean". ECE is computed per (corruption,
@@ -76,14 +80,14 @@ def calibration_report(probs_fn: ProbsFn, images: ArrayLike, labels: ArrayLike, 
   """
   images, labels = np.asarray(images, np.float32), np.asarray(labels)
   clean = _probs(probs_fn, images, lambda x, k: jnp.asarray(x), jax.random.fold_in(key, 0),
-                 chunk_size)
+                 chunk_size, mesh)
   report = {"clean": scores(clean, labels, num_bins), "corruptions": {}}
   for i, name in enumerate(progress.track(corruptions, desc="corruptions", unit="corruption"),
                            start=1):
     report["corruptions"][name] = {
         s: scores(_probs(probs_fn, images,
                          lambda x, k, s=s, name=name: corruptions_lib.corrupt(name, x, s, k),
-                         jax.random.fold_in(jax.random.fold_in(key, i), s), chunk_size),
+                         jax.random.fold_in(jax.random.fold_in(key, i), s), chunk_size, mesh),
                   labels, num_bins)
         for s in severities}
   return _summarise(report, severities)
@@ -91,8 +95,8 @@ def calibration_report(probs_fn: ProbsFn, images: ArrayLike, labels: ArrayLike, 
 
 def cifar10_c_report(probs_fn: ProbsFn, key: jax.Array, *, names: Sequence[str] | None = None,
                      severities: Sequence[int] = (1, 2, 3, 4, 5), num_images: int = 10_000,
-                     data_dir: str | None = None, num_bins: int = 15,
-                     chunk_size: int = 500) -> dict:
+                     data_dir: str | None = None, num_bins: int = 15, chunk_size: int = 500,
+                     mesh: jax.sharding.Mesh | None = None) -> dict:
   """Accuracy and ECE on the released CIFAR-10-C, per corruption and severity.
 
   Args:
@@ -104,6 +108,7 @@ def cifar10_c_report(probs_fn: ProbsFn, key: jax.Array, *, names: Sequence[str] 
     data_dir: tfds data directory holding the prepared sets.
     num_bins: ECE bins.
     chunk_size: examples per call of `probs_fn`.
+    mesh: as for `calibration_report`.
 
   Returns:
     The report format of the module docstring (no "clean").
@@ -123,7 +128,7 @@ def cifar10_c_report(probs_fn: ProbsFn, key: jax.Array, *, names: Sequence[str] 
       images = imageops.to_float(np.stack([src[j]["image"] for j in range(n)]))
       labels = np.asarray([src[j]["label"] for j in range(n)])
       probs = _probs(probs_fn, images, lambda x, k: jnp.asarray(x),
-                     jax.random.fold_in(jax.random.fold_in(key, i), s), chunk_size)
+                     jax.random.fold_in(jax.random.fold_in(key, i), s), chunk_size, mesh)
       report["corruptions"][name][s] = scores(probs, labels, num_bins)
   return _summarise(report, severities)
 
