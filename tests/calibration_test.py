@@ -1,4 +1,4 @@
-"""Tests of akorn_jax.evaluate.calibration: reports under our corruptions and CIFAR-10-C, diagram."""
+"""Tests of akorn_jax.evaluate.calibration: reports (our corruptions, CIFAR-10-C) and the diagram."""
 
 import os
 
@@ -75,7 +75,8 @@ def test_cifar10_c_report_reads_every_set(monkeypatch, images):
                                      severities=(1, 2), num_images=4, chunk_size=3)
   assert opened == [("snow", 1), ("snow", 2), ("fog", 1), ("fog", 2)]
   probs = np.asarray(_softmax_probs(imageops.to_float(u8[:4]), None), np.float64)
-  assert rep["corruptions"]["snow"][1] == pytest.approx(calibration.scores(probs, labels[:4]), rel=1e-4)
+  want = calibration.scores(probs, labels[:4])
+  assert rep["corruptions"]["snow"][1] == pytest.approx(want, rel=1e-4)
   assert rep["corruptions"]["snow"][1]["accuracy"] == 1.0
   assert rep["corruptions"]["fog"][1]["accuracy"] == 0.0
   assert rep["mean"]["accuracy"] == pytest.approx(

@@ -41,7 +41,8 @@ def test_resize_nearest_follows_torch_legacy_rule():
   labels = np.arange(2 * 2 * 3).reshape(2, 2, 3)
   up = imageops.resize_nearest(labels, (4, 6), axis=-2)
   np.testing.assert_array_equal(up, labels.repeat(2, 1).repeat(2, 2))
-  odd = imageops.resize_nearest(labels, (3, 7), axis=-2)  # torch nearest: src = floor(dst * in / out)
+  # torch nearest: src = floor(dst * in / out)
+  odd = imageops.resize_nearest(labels, (3, 7), axis=-2)
   np.testing.assert_array_equal(odd[1], labels[1][[0, 0, 1]][:, [0, 0, 0, 1, 1, 2, 2]])
   image = _rand((5, 7, 3))
   down = imageops.resize_nearest(image, (2, 3))  # channels-last default
@@ -62,7 +63,8 @@ def test_bilinear_matrix_and_sampling_agree_with_scipy():
   for ch in range(2):
     want = scipy.ndimage.map_coordinates(image[0, ..., ch], [rr, cc], order=1)
     np.testing.assert_allclose(got[0, ..., ch], want, atol=1e-6)
-  # Outside: zero fill reads zeros, edge clamps, reflect mirrors (..1 0 | 0 1..), reflect101 (..2 1 | 0 1 2..).
+  # Outside: zero fill reads zeros, edge clamps, reflect mirrors (..1 0 | 0 1..), reflect101
+  # (..2 1 | 0 1 2..).
   at = lambda r, c, border: float(imageops.sample_bilinear(
       jnp.asarray(image), jnp.full((1, 1, 1), r), jnp.full((1, 1, 1), c), border)[0, 0, 0, 0])
   assert at(-3.0, 1.0, "zero") == 0.0
@@ -82,7 +84,8 @@ def test_correlate_matches_scipy(border, scipy_mode):
   want = scipy.ndimage.correlate(images.astype(np.float64), kernel[None, :, :, None],
                                  mode=scipy_mode)
   np.testing.assert_allclose(imageops.correlate(images, kernel, border), want, atol=1e-6)
-  np.testing.assert_allclose(imageops.correlate(jnp.asarray(images), kernel, border), want, atol=1e-5)
+  np.testing.assert_allclose(imageops.correlate(jnp.asarray(images), kernel, border), want,
+                             atol=1e-5)
   line = np.array([[0.25, 0.5, 0.25]])  # a non-square kernel, one image without batch axis
   np.testing.assert_allclose(imageops.correlate(images[0], line, border),
                              scipy.ndimage.correlate(images[0], line[..., None], mode=scipy_mode),

@@ -25,7 +25,8 @@ from akorn_jax import imageops, metrics, progress
 from akorn_jax.evaluate import common
 from akorn_jax.evaluate import corruptions as corruptions_lib
 
-ProbsFn = Callable[[jax.Array, jax.Array], jax.Array]  # (images [B, H, W, 3] in [0, 1], key) -> [B, K]
+# (images [B, H, W, 3] in [0, 1], key) -> class probabilities [B, K]
+ProbsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def scores(probs: np.ndarray, labels: np.ndarray, num_bins: int = 15) -> dict[str, float]:
@@ -157,7 +158,8 @@ def reliability_diagram(probs: ArrayLike, labels: ArrayLike, path: str, *, num_b
   filled = bins["count"] > 0
   fig = Figure(figsize=(4.5, 5.5))
   ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-  ax.bar(centers[filled], bins["accuracy"][filled], width=width, edgecolor="black", label="accuracy")
+  ax.bar(centers[filled], bins["accuracy"][filled], width=width, edgecolor="black",
+         label="accuracy")
   ax.bar(centers[filled], (bins["confidence"] - bins["accuracy"])[filled], width=width,
          bottom=bins["accuracy"][filled], color="red", alpha=0.3, label="gap")
   ax.plot([0, 1], [0, 1], "k--", linewidth=1)

@@ -55,8 +55,10 @@ class SudokuGenerated(_SudokuExamples, tfds.core.GeneratorBasedBuilder):
           name="mixed_tiny", description="256 train boards of the mixed stream by greedy removal "
           "only (fast, so 22+ givens); test = 16 boards per band. For tests."),
       tfds.core.BuilderConfig(name="band_le22", description="Test only: 50 boards, 20..22 givens."),
-      tfds.core.BuilderConfig(name="band_23_26", description="Test only: 500 boards, 23..26 givens."),
-      tfds.core.BuilderConfig(name="band_27_34", description="Test only: 500 boards, 27..34 givens."),
+      tfds.core.BuilderConfig(name="band_23_26",
+                              description="Test only: 500 boards, 23..26 givens."),
+      tfds.core.BuilderConfig(name="band_27_34",
+                              description="Test only: 500 boards, 27..34 givens."),
   ]
   # config -> (shipped set, number of train and test boards taken from its splits; None = all)
   _SOURCES = {"satnet_like": ("satnet_like", None, None), "hard": ("hard", None, None),

@@ -75,7 +75,8 @@ def _remove_greedily(puzzle: list[int], solution: list[int], rng: random.Random,
   for i in order:
     if givens <= target:
       break
-    group = [i] if not symmetric or i == _partner(i) or not puzzle[_partner(i)] else [i, _partner(i)]
+    pair = symmetric and i != _partner(i) and puzzle[_partner(i)]
+    group = [i, _partner(i)] if pair else [i]
     for c in group:
       puzzle[c] = 0
     if _is_unique(puzzle, solution, group):
@@ -88,7 +89,7 @@ def _remove_greedily(puzzle: list[int], solution: list[int], rng: random.Random,
 
 def _make_unique(puzzle: list[int], solution: list[int], rng: random.Random,
                  symmetric: bool) -> None:
-  """Adds givens from `solution` where another solution differs, until `solution` is the only one."""
+  """Adds givens from `solution` where another solution differs, until it is the only one."""
   while True:
     others = [s for s in _solve_cells(puzzle, 2) if [_DIGIT[c] for c in s] != solution]
     if not others:
@@ -101,7 +102,7 @@ def _make_unique(puzzle: list[int], solution: list[int], rng: random.Random,
 
 def _lower(puzzle: list[int], givens: int, solution: list[int], rng: random.Random, target: int,
            method: Method) -> tuple[list[int], int]:
-  """Up to `method.search` moves (drop two givens, make unique, remove greedily) towards `target`."""
+  """Up to `method.search` moves (drop two givens, make unique, remove greedily) to `target`."""
   for _ in range(method.search):
     if givens <= target:
       break
@@ -216,7 +217,7 @@ MIXED = dict(seed=2, min_givens=20, max_givens=42, num_train=10_000, method=MIXE
 
 
 def asset_path(name: str):
-  """The shipped npz of generated set `name` (a key of `GENERATED_SETS`) as an importlib resource."""
+  """The shipped npz of the set `name` (a key of `GENERATED_SETS`) as an importlib resource."""
   return importlib.resources.files("akorn_jax") / "assets" / f"sudoku_{name}.npz"
 
 
