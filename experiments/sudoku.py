@@ -1,7 +1,7 @@
 """Solve Sudoku puzzles with a trained AKOrN, or export a trained run's weights for shipping.
 
   akorn-sudoku solve 000000010400000000020000000000050407008000300001090000300400200050100000000806000
-  akorn-sudoku solve --file=puzzles.txt --K=64 --steps=128 --json
+  akorn-sudoku solve --file=puzzles.txt --K=16 --steps=128 --json
   akorn-sudoku solve --workdir=runs/sudoku_akorn PUZZLE [--config=sudoku_akorn]
   akorn-sudoku export --workdir=runs/sudoku_akorn [--config=...] --out=DIR
 (`python -m experiments.sudoku ...` in a checkout is the same command.)
@@ -20,9 +20,11 @@ inconclusive. Before anything runs, the memory of one block is estimated (XLA's 
 compiled forward pass plus the answers kept on the host) and a request that cannot fit is
 refused with the number it would need.
 
-Each puzzle runs from K random initial states; the answer is the start with the lowest energy
-summed over the steps ("sum", the reference's reported setting, SPEC §6.2; --vote picks another
-score, see akorn_jax.evaluate.sudoku). The answer is the model's own: it is checked against every
+Each puzzle runs from K random initial states (default 16, T = 128); the answer is the most
+confident start ("confidence": the highest mean top probability over the blank cells; --vote=sum
+picks the lowest energy summed over the steps, the reference's reported setting; see
+akorn_jax.evaluate.sudoku). The defaults come from the accuracy/time curve on the hardest givens
+band in results/sudoku.md. The answer is the model's own: it is checked against every
 row, column, box and given, and reported as NOT solved when it breaks one. There is no silent
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 
@@ -49,7 +51,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from akorn_jax import config_loader
+from akorn_jax import compute, config_loader
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
 
@@ -254,8 +256,8 @@ def _report(record: dict, puzzle: np.ndarray, answer: np.ndarray, exact: np.ndar
 
 
 def _solve(args: argparse.Namespace) -> int:
-  all_ok, done, start = True, 0, time.perf_counter()
-  progress = not sys.stderr.isatty()
+  done, solved_count, start = 0, 0, time.perf_counter()
+  progress, last_line = not sys.stderr.isatty(), None  # log lines (first block, every 5 s, last)
   try:
     block_size = max(1, args.chunk // args.K)
     blocks = _blocks(_checked(_puzzle_texts(args), args.check_nodes), block_size)
@@ -285,7 +287,7 @@ def _solve(args: argparse.Namespace) -> int:
         valid = bool(sudoku_data.is_valid_solution(answer))
         changed = int(((puzzle != 0) & (puzzle != answer)).sum())
         solved = valid and changed == 0
-        all_ok &= solved
+        solved_count += solved
         record = {
             "name": name, "puzzle": sudoku_data.board_string(puzzle),
             "answer": sudoku_data.board_string(answer), "solved": solved, "valid_grid": valid,
@@ -300,15 +302,17 @@ def _solve(args: argparse.Namespace) -> int:
         _report(record, puzzle, answer, exact, args, deterministic)
       sys.stdout.flush()
       done += len(block)
-      if progress:
-        print(f"[sudoku] {done} puzzle(s) done, {time.perf_counter() - start:.1f} s, all solved so "
-              f"far: {all_ok}", file=sys.stderr, flush=True)
       block, index = next(blocks, None), index + 1
+      now = time.perf_counter()
+      if progress and (last_line is None or now - last_line > 5 or block is None):
+        print(f"[sudoku] {done} puzzle(s) done, {solved_count} solved, {now - start:.1f} s",
+              file=sys.stderr, flush=True)
+        last_line = now
   except (ValueError, OSError) as e:  # bad input; CheckpointError is a ValueError
     sys.stdout.flush()
     print(f"error: {e}", file=sys.stderr)
     return 2
-  return 0 if all_ok else 1
+  return 0 if solved_count == done else 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,12 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "when the workdir has no config.json")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="UTF-8 file with one puzzle per line ('#' comments)")
-  solve.add_argument("--K", type=_at_least_one("--K"), default=64,
-                     help="random starts per puzzle (default 64)")
+  solve.add_argument("--K", type=_at_least_one("--K"), default=16,
+                     help="random starts per puzzle (default 16)")
   solve.add_argument("--steps", type=_at_least_one("--steps"), default=128,
                      help="Kuramoto steps T (default 128)")
-  solve.add_argument("--vote", default="sum", choices=sudoku_eval.VOTE_TYPES,
-                     help="score that picks the start (default sum)")
+  solve.add_argument("--vote", default="confidence", choices=sudoku_eval.VOTE_TYPES,
+                     help="score that picks the start (default confidence)")
   solve.add_argument("--seed", type=int, default=0, help="seed of the random starts")
   solve.add_argument("--chunk", type=_at_least_one("--chunk"), default=None,
                      help="(puzzle, start) rows per forward pass, also the streaming block "
@@ -383,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error("export needs --workdir=DIR of a trained run")
   if args.command == "solve" and args.chunk is None:
     args.chunk = 256 if jax.default_backend() == "cpu" else 8192
+  compute.enable_compilation_cache()
   return _solve(args) if args.command == "solve" else _export(args)
 
 

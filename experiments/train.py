@@ -47,9 +47,11 @@ def main(argv: list[str]) -> None:
     with config.unlocked():
       config.train.profile_steps = _PROFILE.value
   # Heavy imports only now that the flags are valid.
+  from akorn_jax import compute  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop, sharding  # pylint: disable=g-import-not-at-top
 
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
+  compute.enable_compilation_cache()
   if _DRY_RUN.value:
     spec = flags.FLAGS["config"].config_filename
     print(json.dumps({"config": spec, "params": loop.count_params(config)}))
