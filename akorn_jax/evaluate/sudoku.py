@@ -148,9 +148,9 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
 
 
 def _puzzle_table(puzzles: np.ndarray) -> np.ndarray:
-  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 16 rows, so that evaluations of
-  other sets (of similar size) reuse the compiled runner."""
-  size = max(16, 1 << (len(puzzles) - 1).bit_length())
+  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 4,096 rows (330 KB), so that
+  evaluations of other sets (up to that size) reuse the compiled runner."""
+  size = max(4096, 1 << (len(puzzles) - 1).bit_length())
   return np.concatenate([puzzles.astype(np.int8),
                          np.zeros((size - len(puzzles), 9, 9), np.int8)], axis=0)
 
