@@ -21,7 +21,8 @@ compiled forward pass plus the answers kept on the host) and a request that cann
 refused with the number it would need.
 
 Each puzzle runs from K random initial states; the answer is the start with the lowest energy
-summed over the steps ("sum", the reference's reported setting, SPEC §6.2; --vote picks another
+summed over the steps ("sum", the reference's reported setting, docs/evaluation.md#sudoku; --vote
+picks another
 score, see akorn_jax.evaluate.sudoku). The answer is the model's own: it is checked against every
 row, column, box and given, and reported as NOT solved when it breaks one. There is no silent
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.

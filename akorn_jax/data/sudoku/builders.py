@@ -15,7 +15,7 @@ from akorn_jax.data.sudoku.generate import GENERATOR_VERSION, load_generated
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
 
-SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # SPEC §7.5
+SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # docs/datasets.md#sudoku
 
 
 class _SudokuExamples:
