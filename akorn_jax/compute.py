@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Dtype = Any
 
@@ -75,7 +76,9 @@ def cudnn_compiles(seq_len: int, heads: int, head_dim: int, dtype: str, padded: 
   if _backend() != "gpu":
     return False
   q = jax.ShapeDtypeStruct((1, seq_len, heads, head_dim), jnp.dtype(dtype))
-  lengths = jnp.ones((1,), jnp.int32) if padded else None
+  # numpy, not jnp: this runs while a model is being traced, and a jnp constant would belong to
+  # that outer trace (a leaked tracer, read as "cuDNN refuses").
+  lengths = np.ones((1,), np.int32) if padded else None
 
   def loss(q):
     o = jax.nn.dot_product_attention(q, q, q, query_seq_lengths=lengths,

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow_datasets as tfds
 
+from akorn_jax import imageops
 from akorn_jax.data import augment
 from akorn_jax.data.common import ENV_DATA_DIR, DatasetNotPreparedError, data_dir
 
@@ -91,11 +92,6 @@ def cifar10_c(corruption: str, severity: int, *, data_dir_: str | None = None) -
   return _open(f"cifar10_corrupted/{corruption}_{severity}", "test", data_dir_)
 
 
-def to_float(images: jax.typing.ArrayLike) -> jax.Array:
-  """uint8 images [..., H, W, 3] -> float32 in [0, 1] (the test-time transform, ToTensor)."""
-  return jnp.asarray(images, jnp.float32) / 255.0
-
-
 def train_augment(key: jax.Array, images: jax.typing.ArrayLike) -> jax.Array:
   """The CIFAR-10 training augmentation of docs/training.md#cifar-augmentation, independently per
   image.
@@ -107,8 +103,7 @@ def train_augment(key: jax.Array, images: jax.typing.ArrayLike) -> jax.Array:
   Returns:
     [B, H, W, 3] float32 in [0, 1].
   """
-  images = jnp.asarray(images)
-  return _train_augment(key, to_float(images) if images.dtype == jnp.uint8 else images)
+  return _train_augment(key, imageops.to_float(jnp.asarray(images)))
 
 
 @jax.jit

@@ -14,8 +14,7 @@ import jax
 import numpy as np
 from scipy.cluster import hierarchy
 
-from akorn_jax import metrics
-from akorn_jax import progress
+from akorn_jax import imageops, metrics, progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -137,23 +136,12 @@ def cluster_features(
     return np.stack(list(labels)).astype(np.int32)
 
 
-def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  """Nearest-neighbour upsampling [B, h, w] -> [B, *size] (torch "nearest": src = floor(dst * in/out))."""
-  labels = np.asarray(labels)
-  rows = np.arange(size[0]) * labels.shape[1] // size[0]
-  cols = np.arange(size[1]) * labels.shape[2] // size[1]
-  return labels[:, rows][:, :, cols]
-
-
 def _prepare_batch(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
   """Images as float32 in [0, 1] and masks as int32 with 255 -> -1 (ignore)."""
-  images = np.asarray(batch["image"])
-  images = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
   mask = np.asarray(batch["mask"])
   if mask.ndim == 4 and mask.shape[-1] == 1:
     mask = mask[..., 0]
-  mask = mask.astype(np.int32)
-  return images, np.where(mask == 255, -1, mask)
+  return imageops.to_float(np.asarray(batch["image"])), imageops.ignore_to_minus_one(mask)
 
 
 def evaluate_objects(
@@ -185,7 +173,8 @@ def evaluate_objects(
   for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
-    labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])
+    clusters = cluster_features(features, num_clusters, pca_dim)
+    labels = imageops.resize_nearest(clusters, masks.shape[1:], axis=-2)
     aris.append(metrics.fg_ari_batch(masks, labels))
     mbos.append(metrics.mbo_batch(masks, labels))
   if not aris:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from akorn_jax.data.objects.masks import IGNORE
+from akorn_jax import imageops
+from akorn_jax.imageops import IGNORE
 
 # ------------------------------------------------------------------------------------------------
 # Tetrominoes
@@ -133,7 +134,7 @@ def generate_dsprites(n: int, seed: int | Sequence[int], size: int = 64,
   centre = rng.uniform(0.15, 0.85, size=(n, max_sprites, 2)) * size
   hsv = np.stack([rng.random((n, max_sprites)), rng.uniform(0.6, 1, (n, max_sprites)),
                   rng.uniform(0.6, 1, (n, max_sprites))], -1)
-  colours = np.round(255 * _hsv_to_rgb_np(hsv)).astype(np.uint8)  # [n, S, 3]
+  colours = np.round(255 * imageops.hsv_to_rgb(hsv)).astype(np.uint8)  # [n, S, 3]
   grey = rng.integers(0, 256, size=n).astype(np.uint8)
 
   images = np.broadcast_to(grey[:, None, None, None], (n, size, size, 3)).copy()
@@ -167,12 +168,6 @@ _SPRITE_TESTS = (  # square, ellipse, heart in the sprite frame (u, v)
     lambda u, v: u * u + (v / 0.55)**2 <= 1,
     _heart,
 )
-
-
-def _hsv_to_rgb_np(hsv: np.ndarray) -> np.ndarray:
-  h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-  k = (np.array([5.0, 3.0, 1.0]) + 6 * h[..., None]) % 6
-  return v[..., None] - (v * s)[..., None] * np.clip(np.minimum(k, 4 - k), 0, 1)
 
 
 # ------------------------------------------------------------------------------------------------
