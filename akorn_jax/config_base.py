@@ -45,7 +45,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.optim.warmup_steps = 0
   c.optim.schedule = "constant"
 
-  # --- ema (ema_pytorch semantics, SPEC §5.1) --------------------------------------------------
+  # --- ema (ema_pytorch semantics, docs/training.md#ema) -------------------------------------
   c.ema = ml_collections.ConfigDict()
   c.ema.beta = 0.998
   c.ema.update_every = 10

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from akorn_jax import data, losses, metrics, models
+from akorn_jax import data, imageops, losses, metrics, models
 from akorn_jax.train.task import Task
 
 
@@ -46,7 +46,7 @@ def parse_set(spec: str) -> tuple[str, str, str]:
 
 
 def sudoku_loss(model: nnx.Module, batch: dict[str, jax.Array], key: jax.Array):
-  """Cross-entropy on all 81 cells (SPEC §5.2), plus blank-cell and board accuracy."""
+  """Cross-entropy on all 81 cells (docs/training.md#sudoku), plus blank-cell and board accuracy."""
   logits, _ = model(batch["puzzle"], key=key)
   solution = batch["solution"].astype(jnp.int32)
   loss = losses.cross_entropy(logits, solution - 1)
@@ -90,9 +90,10 @@ def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdi
 
 
 def objects_prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
-  """uint8 images -> two SimCLR views per image, interleaved (SPEC §5.1), on the accelerator."""
+  """uint8 images -> two SimCLR views per image, interleaved (docs/training.md#objects), on the
+  accelerator."""
   from akorn_jax.data import augment  # pylint: disable=g-import-not-at-top
-  images = batch["image"].astype(jnp.float32) / 255.0
+  images = imageops.to_float(batch["image"])
   return {"views": augment.simclr_views(key, images)}
 
 
@@ -105,10 +106,10 @@ def objects_loss_fn(temperature: float):
 
 def objects_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdir: str,
                      step: int, key: jax.Array) -> dict[str, Any]:
-  """FG-ARI / MBO with and without up-tiling, plus mask and phase pictures (SPEC §6.1)."""
+  """FG-ARI / MBO with and without up-tiling, plus mask and phase pictures
+  (docs/evaluation.md#objects)."""
   from akorn_jax.evaluate import objects as objects_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import pictures  # pylint: disable=g-import-not-at-top
-  from akorn_jax.data import objects as objects_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import pipeline  # pylint: disable=g-import-not-at-top
 
   src = source(config, config.eval.split)
@@ -126,15 +127,15 @@ def objects_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workd
   k = min(config.eval.num_pictures, n)
   if k:
     examples = [src[i] for i in range(k)]
-    images = np.stack([e["image"] for e in examples]).astype(np.float32) / 255.0
+    images = imageops.to_float(np.stack([e["image"] for e in examples]))
     _, aux = _jit_forward(model, jnp.asarray(images), key, True)  # one pass: features and states
-    pred = objects_eval.upsample_nearest(
+    pred = imageops.resize_nearest(
         objects_eval.cluster_features(np.asarray(aux["features"]), config.eval.num_clusters,
                                       config.eval.pca_dim),
-        images.shape[1:3])
+        images.shape[1:3], axis=-2)
     states = aux["states"][-1]  # last layer: [T, B, h, w, C]
     for i, e in enumerate(examples):
-      fig = pictures.object_figure(e["image"], objects_data.eval_labels(e["mask"]), pred[i],
+      fig = pictures.object_figure(e["image"], imageops.ignore_to_minus_one(e["mask"]), pred[i],
                                    np.asarray(states[:, i]))
       pictures.save_png(os.path.join(workdir, "pictures", f"step{step:07d}_img{i}.png"), fig)
       out[f"pictures/img{i}"] = fig
@@ -176,8 +177,8 @@ def _feature_fn(model: nnx.Module, key: jax.Array):
 def classification_prepare(augment: bool):
   def prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
     from akorn_jax.data import cifar  # pylint: disable=g-import-not-at-top
-    images = cifar.train_augment(key, batch["image"]) if augment else (
-        batch["image"].astype(jnp.float32) / 255.0)
+    images = (cifar.train_augment(key, batch["image"]) if augment
+              else imageops.to_float(batch["image"]))
     return {"image": images, "label": batch["label"]}
   return prepare
 
@@ -197,7 +198,7 @@ def classification_evaluate(model: nnx.Module, config: ml_collections.ConfigDict
   n = min(len(src), config.eval.num_images)
   correct = 0
   for i, batch in enumerate(pipeline.eval_batches(_Prefix(src, n), config.data.eval_batch_size)):
-    images = jnp.asarray(batch["image"], jnp.float32) / 255.0
+    images = imageops.to_float(jnp.asarray(batch["image"]))
     logits, _ = _jit_forward(model, images, jax.random.fold_in(key, i))
     correct += int(np.sum(np.argmax(np.asarray(logits), -1) == batch["label"]))
   return {"eval/accuracy": correct / max(n, 1)}

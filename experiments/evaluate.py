@@ -79,11 +79,12 @@ def _robustness(model, config, workdir: str, key) -> dict:
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
   from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.evaluate import corruptions, robustness  # pylint: disable=g-import-not-at-top
+  from akorn_jax import imageops  # pylint: disable=g-import-not-at-top
+  from akorn_jax.evaluate import calibration, robustness  # pylint: disable=g-import-not-at-top
 
   src = tasks.source(config, "test")
   n = min(len(src), config.eval.num_images)
-  images = np.stack([src[i]["image"] for i in range(n)]).astype(np.float32) / 255.0
+  images = imageops.to_float(np.stack([src[i]["image"] for i in range(n)]))
   labels = np.asarray([src[i]["label"] for i in range(n)], np.int32)
   graphdef, state = nnx.split(model)
 
@@ -102,42 +103,29 @@ def _robustness(model, config, workdir: str, key) -> dict:
       logits_fn, images, labels, jax.random.fold_in(key, 2), eps_values=tuple(config.eval.eps_sweep),
       eot=config.eval.eot, options={"steps": config.eval.pgd_steps})
   probs_fn = jax.jit(lambda x, k: jax.nn.softmax(logits_fn(x, k), -1))
-  res["calibration"] = corruptions.calibration_report(
+  res["calibration"] = calibration.calibration_report(
       probs_fn, images, labels, jax.random.fold_in(key, 3),
       corruptions=tuple(config.eval.corruptions),
       severities=tuple(config.eval.corruption_severities))
   probs = np.asarray(probs_fn(images, jax.random.fold_in(key, 4)))
   os.makedirs(os.path.join(workdir, "pictures"), exist_ok=True)
   res["cifar10_c"] = _cifar10_c(probs_fn, config, jax.random.fold_in(key, 5))
-  res["reliability_diagram"] = corruptions.reliability_diagram(
+  res["reliability_diagram"] = calibration.reliability_diagram(
       probs, labels, os.path.join(workdir, "pictures", "reliability_clean.png"))
   return res
 
 
 def _cifar10_c(probs_fn, config, key) -> dict | str:
   """Accuracy and ECE on the real CIFAR-10-C (15 corruptions x severities) when it is prepared."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  from akorn_jax.data import common  # pylint: disable=g-import-not-at-top
+  from akorn_jax.evaluate import calibration  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import metrics  # pylint: disable=g-import-not-at-top
-  from akorn_jax.data import cifar, common  # pylint: disable=g-import-not-at-top
-
-  out = {}
-  for name in cifar.CIFAR10_C_CORRUPTIONS:
-    for severity in config.eval.corruption_severities:
-      try:
-        src = cifar.cifar10_c(name, severity, data_dir_=config.data.get("data_dir"))
-      except common.DatasetNotPreparedError as e:
-        return f"not prepared: {e}"
-      n = min(len(src), config.eval.num_images)
-      images = np.stack([src[i]["image"] for i in range(n)]).astype(np.float32) / 255.0
-      labels = np.asarray([src[i]["label"] for i in range(n)])
-      probs = np.concatenate([np.asarray(probs_fn(images[i:i + 500], key))
-                              for i in range(0, n, 500)])
-      out[f"{name}_{severity}"] = {
-          "accuracy": float(np.mean(probs.argmax(-1) == labels)),
-          "ece": metrics.expected_calibration_error(probs, labels)}
-  out["mean"] = {m: float(np.mean([v[m] for v in out.values()])) for m in ("accuracy", "ece")}
-  return out
+  try:
+    return calibration.cifar10_c_report(
+        probs_fn, key, severities=tuple(config.eval.corruption_severities),
+        num_images=config.eval.num_images, data_dir=config.data.get("data_dir"))
+  except common.DatasetNotPreparedError as e:
+    return f"not prepared: {e}"
 
 
 def _jsonable(obj):

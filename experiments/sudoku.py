@@ -1,7 +1,7 @@
 """Solve Sudoku puzzles with a trained AKOrN, or export a trained run's weights for shipping.
 
   akorn-sudoku solve 000000010400000000020000000000050407008000300001090000300400200050100000000806000
-  akorn-sudoku solve --file=puzzles.txt --K=64 --steps=128 --json
+  akorn-sudoku solve --file=puzzles.txt --K=16 --steps=128 --json
   akorn-sudoku solve --workdir=runs/sudoku_akorn PUZZLE [--config=sudoku_akorn]
   akorn-sudoku export --workdir=runs/sudoku_akorn [--config=...] --out=DIR
 (`python -m experiments.sudoku ...` in a checkout is the same command.)
@@ -20,9 +20,11 @@ inconclusive. Before anything runs, the memory of one block is estimated (XLA's 
 compiled forward pass plus the answers kept on the host) and a request that cannot fit is
 refused with the number it would need.
 
-Each puzzle runs from K random initial states; the answer is the start with the lowest energy
-summed over the steps ("sum", the reference's reported setting, SPEC §6.2; --vote picks another
-score, see akorn_jax.evaluate.sudoku). The answer is the model's own: it is checked against every
+Each puzzle runs from K random initial states (default 16, T = 128); the answer is the most
+confident start ("confidence": the highest mean top probability over the blank cells; --vote=sum
+picks the lowest energy summed over the steps, the reference's reported setting,
+docs/evaluation.md#energy-voting; see akorn_jax.evaluate.sudoku). The defaults come from the
+accuracy/time curve on the hardest givens band in results/sudoku.md. The answer is the model's own: it is checked against every
 row, column, box and given, and reported as NOT solved when it breaks one. There is no silent
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 
@@ -360,12 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "when the workdir has no config.json")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="UTF-8 file with one puzzle per line ('#' comments)")
-  solve.add_argument("--K", type=_at_least_one("--K"), default=64,
-                     help="random starts per puzzle (default 64)")
+  solve.add_argument("--K", type=_at_least_one("--K"), default=16,
+                     help="random starts per puzzle (default 16)")
   solve.add_argument("--steps", type=_at_least_one("--steps"), default=128,
                      help="Kuramoto steps T (default 128)")
-  solve.add_argument("--vote", default="sum", choices=sudoku_eval.VOTE_TYPES,
-                     help="score that picks the start (default sum)")
+  solve.add_argument("--vote", default="confidence", choices=sudoku_eval.VOTE_TYPES,
+                     help="score that picks the start (default confidence)")
   solve.add_argument("--seed", type=int, default=0, help="seed of the random starts")
   solve.add_argument("--chunk", type=_at_least_one("--chunk"), default=None,
                      help="(puzzle, start) rows per forward pass, also the streaming block "

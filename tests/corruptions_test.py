@@ -1,6 +1,5 @@
 """Tests of akorn_jax.evaluate.corruptions on real photographs shipped with scikit-learn."""
 
-import os
 
 import jax
 import numpy as np
@@ -8,7 +7,6 @@ import PIL.Image
 import pytest
 from sklearn.datasets import load_sample_images
 
-from akorn_jax import metrics
 from akorn_jax.evaluate import corruptions as cr
 
 
@@ -195,43 +193,6 @@ def test_bad_arguments_name_the_problem(images):
     cr.corrupt("gausian_noise", images, 1, jax.random.key(0))
   with pytest.raises(ValueError, match="severity"):
     cr.corrupt("contrast", images, 6, jax.random.key(0))
-
-
-def _softmax_probs(x, key):
-  """A fixed 'classifier' on mean colour: 3 classes by the dominant channel."""
-  del key
-  logits = 20 * x.mean(axis=(1, 2))
-  return jax.nn.softmax(logits)
-
-
-def test_calibration_report(images):
-  labels = np.asarray(np.argmax(images.mean(axis=(1, 2)), 1))
-  rep = cr.calibration_report(_softmax_probs, images, labels, jax.random.key(0),
-                              corruptions=("contrast", "gaussian_noise"), severities=(1, 5),
-                              chunk_size=2)
-  assert rep["clean"]["accuracy"] == 1.0
-  probs = np.asarray(_softmax_probs(images, None), np.float64)
-  assert rep["clean"]["ece"] == pytest.approx(metrics.expected_calibration_error(probs, labels),
-                                              rel=1e-4)
-  assert set(rep["corruptions"]) == {"contrast", "gaussian_noise"}
-  assert set(rep["corruptions"]["contrast"]) == {1, 5}
-  corrupted = np.asarray(_softmax_probs(cr.corrupt("contrast", images, 5, jax.random.key(9)), None))
-  assert rep["corruptions"]["contrast"][5]["ece"] == pytest.approx(
-      metrics.expected_calibration_error(corrupted, labels), rel=1e-4)
-  cells = [r["ece"] for c in rep["corruptions"].values() for r in c.values()]
-  assert rep["mean"]["ece"] == pytest.approx(np.mean(cells))
-  assert rep["per_severity"][5]["accuracy"] == pytest.approx(
-      np.mean([rep["corruptions"][c][5]["accuracy"] for c in rep["corruptions"]]))
-
-
-def test_reliability_diagram_writes_png(tmp_path):
-  rng = np.random.default_rng(0)
-  probs = rng.dirichlet(np.ones(10), size=200)
-  labels = rng.integers(0, 10, 200)
-  path = cr.reliability_diagram(probs, labels, str(tmp_path / "rel.png"), title="test")
-  assert os.path.getsize(path) > 1000
-  with PIL.Image.open(path) as im:
-    assert im.format == "PNG" and im.size[0] > 100
 
 
 def test_cifar_config_evaluates_every_implemented_corruption():

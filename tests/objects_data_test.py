@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from akorn_jax import imageops
 from akorn_jax.data import common
 from akorn_jax.data import objects
 
@@ -95,7 +96,7 @@ def test_generate_shapes():
   np.testing.assert_array_equal(later_images, images[50:])
   np.testing.assert_array_equal(later_masks, masks[50:])
   assert (masks == objects.IGNORE).any()
-  labels = objects.eval_labels(masks)
+  labels = imageops.ignore_to_minus_one(masks)
   assert labels.dtype == np.int32 and labels.min() == -1
   np.testing.assert_array_equal(labels == -1, masks == 255)
   np.testing.assert_array_equal(labels[masks != 255], masks[masks != 255])

@@ -2,7 +2,7 @@
 
 | name | builder | configs | prepared |
 | --- | --- | --- | --- |
-| sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny | automatically (shipped arrays) |
+| sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny, band_le22, band_23_26, band_27_34, mixed, mixed_tiny | automatically (shipped arrays; `mixed` generated) |
 | sudoku_satnet / sudoku_rrn | data.sudoku.SudokuSatnet / SudokuRrn | - | from the user's files |
 | tetrominoes_generated / dsprites_generated | data.objects.*Generated | full, tiny | automatically |
 | shapes | data.objects.Shapes | full, tiny | automatically |

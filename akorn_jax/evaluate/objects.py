@@ -1,4 +1,4 @@
-"""Object-discovery evaluation by clustering features (SPEC §6.1).
+"""Object-discovery evaluation by clustering features (docs/evaluation.md#objects).
 
 Pipeline per image: features (the last readout c) -> optional up-tiling ("saccade") -> L2 norm over
 channels -> per-image PCA -> average-linkage agglomerative clustering -> nearest upsample of the
@@ -14,12 +14,12 @@ import jax
 import numpy as np
 from scipy.cluster import hierarchy
 
-from akorn_jax import metrics
-from akorn_jax import progress
+from akorn_jax import imageops, metrics, progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
-# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead (§9.4).
+# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead
+# (docs/evaluation.md#up-tiling).
 _TORCH_CUBIC_A = -0.75
 
 
@@ -65,7 +65,7 @@ def resize_bicubic(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def uptile(feature_fn: FeatureFn, images: np.ndarray, psize: int, factor: int) -> np.ndarray:
-  """Up-tiled ("saccade") feature map from factor^2 shifted crops (SPEC §6.1 step 2).
+  """Up-tiled ("saccade") feature map from factor^2 shifted crops (docs/evaluation.md#up-tiling).
 
   The images are resized bicubically (torch's a = -0.75, see `bicubic_matrix`) to
   (H + psize - s, W + psize - s) with stride s = psize / factor, cropped to H x W at offsets
@@ -114,7 +114,7 @@ def _cluster_one(features: np.ndarray, num_clusters: int, pca_dim: int) -> np.nd
 def cluster_features(
     features: np.ndarray, num_clusters: int, pca_dim: int = 128, num_workers: int | None = None
 ) -> np.ndarray:
-  """Clusters every image's feature vectors (SPEC §6.1 steps 1, 3, 4).
+  """Clusters every image's feature vectors (docs/evaluation.md#objects).
 
   Each position's feature is L2-normalised over channels; if C > pca_dim, the image's h * w vectors
   are centred and projected on the top-pca_dim eigenvectors of their covariance (not re-normalised);
@@ -136,23 +136,12 @@ def cluster_features(
     return np.stack(list(labels)).astype(np.int32)
 
 
-def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  """Nearest-neighbour upsampling [B, h, w] -> [B, *size] (torch "nearest": src = floor(dst * in/out))."""
-  labels = np.asarray(labels)
-  rows = np.arange(size[0]) * labels.shape[1] // size[0]
-  cols = np.arange(size[1]) * labels.shape[2] // size[1]
-  return labels[:, rows][:, :, cols]
-
-
 def _prepare_batch(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
   """Images as float32 in [0, 1] and masks as int32 with 255 -> -1 (ignore)."""
-  images = np.asarray(batch["image"])
-  images = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
   mask = np.asarray(batch["mask"])
   if mask.ndim == 4 and mask.shape[-1] == 1:
     mask = mask[..., 0]
-  mask = mask.astype(np.int32)
-  return images, np.where(mask == 255, -1, mask)
+  return imageops.to_float(np.asarray(batch["image"])), imageops.ignore_to_minus_one(mask)
 
 
 def evaluate_objects(
@@ -164,7 +153,7 @@ def evaluate_objects(
     uptile_factor: int = 1,
     pca_dim: int = 128,
 ) -> dict[str, float]:
-  """FG-ARI and MBO of clustered features over a dataset (SPEC §6.1).
+  """FG-ARI and MBO of clustered features over a dataset (docs/evaluation.md#objects).
 
   Args:
     feature_fn: maps images [B, H, W, 3] in [0, 1] to features [B, H / psize, W / psize, C] (for
@@ -184,7 +173,8 @@ def evaluate_objects(
   for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
-    labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])
+    clusters = cluster_features(features, num_clusters, pca_dim)
+    labels = imageops.resize_nearest(clusters, masks.shape[1:], axis=-2)
     aris.append(metrics.fg_ari_batch(masks, labels))
     mbos.append(metrics.mbo_batch(masks, labels))
   if not aris:

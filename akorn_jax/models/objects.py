@@ -1,6 +1,8 @@
-"""Object-discovery AKOrN (SPEC §4.1): patchify -> L x [KLayer -> ReadOut] -> SimCLR projector.
+"""Object-discovery AKOrN (docs/models.md#object-akorn): patchify -> L x [KLayer -> ReadOut] ->
+SimCLR projector.
 
-The clustered feature for evaluation is the final readout c (SPEC §9.1 item 2), returned in
+The clustered feature for evaluation is the final readout c (docs/reference.md#quirks item 2),
+returned in
 `aux["features"]`.
 """
 
@@ -19,8 +21,9 @@ class ObjectAKOrN(nnx.Module):
   """AKOrN for unsupervised object discovery, trained with SimCLR.
 
   Note on the step size: with Ω disabled the reference steps with x + γ(x + P(y)), i.e. an effective
-  step γ/(1+γ) = 0.5 for its γ = 1 (SPEC §1.3). We step x + γP(y), so configs pass gamma=0.5 to get
-  the reference trajectory exactly (SPEC §10).
+  step γ/(1+γ) = 0.5 for its γ = 1 (docs/dynamics.md#step-size). We step x + γP(y), so configs pass
+  gamma=0.5 to get
+  the reference trajectory exactly (docs/reference.md#differences).
   """
 
   def __init__(self, *, rngs: nnx.Rngs, n: int = 4, ch: int = 256, num_layers: int = 1,
@@ -38,7 +41,8 @@ class ObjectAKOrN(nnx.Module):
     grid = (imsize // psize, imsize // psize)
     kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
     self.patchify = layers.conv(3, ch, psize, stride=psize, padding=0, **kw)
-    # Without GTA the reference adds learnable sinusoidal maps to x_init and c (SPEC §3.4).
+    # Without GTA the reference adds learnable sinusoidal maps to x_init and c
+    # (docs/dynamics.md#positional-code).
     pe = layers.posenc2d(ch, *grid) if not gta else None
     self.pemb_x = nnx.Param(pe) if pe is not None else None
     self.pemb_c = nnx.Param(pe) if pe is not None else None

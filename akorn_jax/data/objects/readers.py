@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image
 
+from akorn_jax import imageops
+
+if TYPE_CHECKING:
+  from akorn_jax.data.objects.builders import MultiObjectConfig
+
+
 def process_multi_object(features: dict[str, bytes | np.ndarray],
                          cfg: MultiObjectConfig) -> dict[str, np.ndarray] | None:
-  """One decoded record -> {"image", "mask"} per SPEC §7.1, or None when the filter drops it."""
+  """One decoded record -> {"image", "mask"} per docs/datasets.md#multi-object-datasets, or None
+  when the filter drops it."""
   h, w = cfg.source_size
   image = np.frombuffer(features["image"], np.uint8).reshape(h, w, 3)
   slots = np.frombuffer(features["mask"], np.uint8).reshape(-1, h, w)  # [K, H, W] (trailing 1 dropped)
@@ -17,10 +26,9 @@ def process_multi_object(features: dict[str, bytes | np.ndarray],
   image, labels = image[r0:r1, c0:c1], labels[r0:r1, c0:c1]
   if cfg.max_label is not None and labels.max() > cfg.max_label:
     return None
-  rows = np.arange(cfg.out_size) * (r1 - r0) // cfg.out_size
-  cols = np.arange(cfg.out_size) * (c1 - c0) // cfg.out_size
-  return {"image": np.ascontiguousarray(image[rows][:, cols]),
-          "mask": np.ascontiguousarray(labels[rows][:, cols])}
+  size = (cfg.out_size, cfg.out_size)
+  return {"image": np.ascontiguousarray(imageops.resize_nearest(image, size, axis=0)),
+          "mask": np.ascontiguousarray(imageops.resize_nearest(labels, size, axis=0))}
 
 
 def load_clevrtex(path: str, size: int = 128) -> dict[str, np.ndarray]:
