@@ -48,7 +48,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   # tensor; akorn_jax/train/tied_gta.py). The paper-reproducing GTA configs set True.
   c.optim.tie_gta = False
 
-  # --- ema (ema_pytorch semantics, SPEC §5.1) --------------------------------------------------
+  # --- ema (ema_pytorch semantics, docs/training.md#ema) -------------------------------------
   c.ema = ml_collections.ConfigDict()
   c.ema.beta = 0.998
   c.ema.update_every = 10

@@ -47,7 +47,7 @@ def parse_set(spec: str) -> tuple[str, str, str]:
 
 
 def sudoku_loss(model: nnx.Module, batch: dict[str, jax.Array], key: jax.Array):
-  """Cross-entropy on all 81 cells (SPEC §5.2), plus blank-cell and board accuracy."""
+  """Cross-entropy on all 81 cells (docs/training.md#sudoku), plus blank-cell and board accuracy."""
   logits, _ = model(batch["puzzle"], key=key)
   solution = batch["solution"].astype(jnp.int32)
   loss = losses.cross_entropy(logits, solution - 1)
@@ -91,7 +91,8 @@ def sudoku_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdi
 
 
 def objects_prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
-  """uint8 images -> two SimCLR views per image, interleaved (SPEC §5.1), on the accelerator."""
+  """uint8 images -> two SimCLR views per image, interleaved (docs/training.md#objects), on the
+  accelerator."""
   from akorn_jax.data import augment  # pylint: disable=g-import-not-at-top
   images = imageops.to_float(batch["image"])
   return {"views": augment.simclr_views(key, images)}
@@ -106,7 +107,8 @@ def objects_loss_fn(temperature: float):
 
 def objects_evaluate(model: nnx.Module, config: ml_collections.ConfigDict, workdir: str,
                      step: int, key: jax.Array) -> dict[str, Any]:
-  """FG-ARI / MBO with and without up-tiling, plus mask and phase pictures (SPEC §6.1)."""
+  """FG-ARI / MBO with and without up-tiling, plus mask and phase pictures
+  (docs/evaluation.md#objects)."""
   from akorn_jax.evaluate import objects as objects_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import pictures  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import pipeline  # pylint: disable=g-import-not-at-top

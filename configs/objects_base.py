@@ -1,6 +1,8 @@
-"""Shared settings of the object-discovery experiments (SPEC §4.1, §5.1, §6.1); not a config itself.
+"""Shared settings of the object-discovery experiments (docs/models.md#object-akorn,
+docs/training.md#objects, docs/evaluation.md#objects); not a config itself.
 
-Each dataset file calls `object_config(...)` with the per-run values of the table in SPEC §4.1 and
+Each dataset file calls `object_config(...)` with the per-run values of the table in
+docs/models.md#object-akorn and
 the model: "akorn" (needs connectivity, ksize and c_norm) or "itrsa" (the ViT baseline whose
 attention repeats T times).
 """
@@ -63,7 +65,7 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.train.eval_every = 0
   c.checkpoint.every_steps = 2000
 
-  # --- eval (SPEC §6.1) --------------------------------------------------------------------------
+  # --- eval (docs/evaluation.md#objects) ---------------------------------------------------------
   c.eval.split = "test"
   c.eval.num_clusters = num_clusters
   c.eval.uptile = (1, 4)             # evaluate without and with up-tiling x4

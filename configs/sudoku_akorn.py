@@ -1,4 +1,5 @@
-"""Sudoku AKOrN (SPEC §4.4, §5.2): reference settings, trained on our generated SATNet-like boards.
+"""Sudoku AKOrN (docs/models.md#sudoku-akorn, docs/training.md#sudoku): reference settings, trained
+on our generated SATNet-like boards.
 
 Run (full, GPU):
   akorn-train --config=sudoku_akorn --workdir=runs/sudoku_akorn

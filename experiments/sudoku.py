@@ -22,9 +22,9 @@ refused with the number it would need.
 
 Each puzzle runs from K random initial states (default 16, T = 128); the answer is the most
 confident start ("confidence": the highest mean top probability over the blank cells; --vote=sum
-picks the lowest energy summed over the steps, the reference's reported setting; see
-akorn_jax.evaluate.sudoku). The defaults come from the accuracy/time curve on the hardest givens
-band in results/sudoku.md. The answer is the model's own: it is checked against every
+picks the lowest energy summed over the steps, the reference's reported setting,
+docs/evaluation.md#energy-voting; see akorn_jax.evaluate.sudoku). The defaults come from the
+accuracy/time curve on the hardest givens band in results/sudoku.md. The answer is the model's own: it is checked against every
 row, column, box and given, and reported as NOT solved when it breaks one. There is no silent
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 

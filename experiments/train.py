@@ -27,6 +27,9 @@ _CONFIG = config_loader.config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, images).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Build the model, print its parameter count, exit.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
+_ALLOW_MODEL_CHANGE = flags.DEFINE_bool(
+    "allow_model_change", False, "Resume although a model.* key differs from the run's "
+    "config.json; the change must keep every array's shape (e.g. model.steps).")
 _PROFILE = flags.DEFINE_string("profile_steps", None, "A:B writes a jax profiler trace of the steps "
                                "after step A up to step B into <workdir>/tb (TensorBoard's profile "
                                "tab), e.g. 10:15.")
@@ -58,7 +61,13 @@ def main(argv: list[str]) -> None:
     return
   if not _WORKDIR.value:
     sys.exit("FATAL: --workdir is required to train (a run directory, e.g. runs/<name>).")
-  print(json.dumps(loop.train_and_evaluate(config, _WORKDIR.value)))
+  from akorn_jax.train import checkpoint, lock  # pylint: disable=g-import-not-at-top
+  try:
+    results = loop.train_and_evaluate(config, _WORKDIR.value,
+                                      allow_model_change=_ALLOW_MODEL_CHANGE.value)
+  except (lock.WorkdirLockedError, loop.ConfigMismatchError, checkpoint.CheckpointError) as e:
+    sys.exit(f"FATAL: {e}")  # a refusal that touched nothing: one message, no traceback
+  print(json.dumps(results))
 
 
 def cli() -> None:

@@ -15,7 +15,8 @@ from akorn_jax import config_base, config_loader, layers, tasks
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = ("data", "model", "optim", "ema", "train", "checkpoint", "mesh", "eval")
 
-# (config file, arg) -> trainable parameters of the reference settings (SPEC §4.7).
+# (config file, arg) -> trainable parameters of the reference settings
+# (docs/models.md#parameter-counts).
 REFERENCE = {
     ("tetrominoes_akorn", None): 278_400, ("tetrominoes_akorn", "conv"): 613_888,
     ("dsprites_akorn", None): 302_976, ("dsprites_akorn", "conv"): 1_007_104,
@@ -25,7 +26,7 @@ REFERENCE = {
     ("clevrtex_itrsa", "L=2"): 1_695_232, ("sudoku_akorn", None): 2_940_940,
     ("sudoku_itrsa", None): 2_155_017, ("sudoku_transformer", None): 16_874_505,
     ("cifar_akorn", None): 7_023_760,
-    ("cifar_resnet18", None): 11_173_962,  # the standard CIFAR ResNet-18 (not in SPEC §4.7)
+    ("cifar_resnet18", None): 11_173_962,  # the standard CIFAR ResNet-18 (not in the reference)
 }
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith(("__init__.py", "_base.py")))

@@ -1,4 +1,5 @@
-"""Models: parameter counts of SPEC §4.7, shapes on odd sizes, explicit-key randomness, gradients."""
+"""Models: parameter counts of docs/models.md#parameter-counts, shapes on odd sizes, explicit-key
+randomness, gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +9,8 @@ from flax import nnx
 
 from akorn_jax import layers, models
 
-# Every row of SPEC §4.7 (the Sudoku AKOrN omits the reference's unused x0: 2,982,412 - 41,472).
+# Every row of docs/models.md#parameter-counts (the Sudoku AKOrN omits the reference's unused x0:
+# 2,982,412 - 41,472).
 PARAM_COUNTS = {
     "clevrtex L=1": ("object_akorn", dict(ch=256, psize=8, imsize=128), 1_167_616),
     "clevrtex L=2": ("object_akorn", dict(ch=256, psize=8, imsize=128, num_layers=2), 1_760_256),
@@ -77,7 +79,7 @@ def test_sudoku_akorn_givens_start_at_embedding_and_shapes():
   puzzle = jax.random.randint(jax.random.key(3), (3, 9, 9), 0, 10)
   logits, aux = model(puzzle, key=jax.random.key(4), return_states=True)
   assert logits.shape == (3, 9, 9, 9) and aux["energies"][0].shape == (3, 3)
-  assert isinstance(model.gamma, nnx.Param)  # Sudoku learns its step size (SPEC §4.4)
+  assert isinstance(model.gamma, nnx.Param)  # Sudoku learns its step size (docs/models.md)
   # With every cell given, the initial state does not depend on the key.
   full = jnp.ones((1, 9, 9), jnp.int32) * 5
   a, _ = model(full, key=jax.random.key(0))
@@ -93,7 +95,8 @@ def test_classifier_akorn_train_eval_and_ensemble():
   model.eval()
   e1, _ = model(imgs, key=jax.random.key(0), ensemble=3)
   assert e1.shape == (2, 10)
-  # The transition conv is ONE module shared by x and c (SPEC §9.1 item 7): 2 for 3 stages.
+  # The transition conv is ONE module shared by x and c (docs/reference.md#quirks, item 7): 2 for
+  # 3 stages.
   assert len(model.transitions) == 2
 
 

@@ -1,6 +1,7 @@
 """Image augmentation on the accelerator, jittable and batched: SimCLR views and AugMix.
 
-SimCLR views (SPEC §5.1), `simclr_views`; per view: RandomResizedCrop (area U(0.08, 1), log-uniform aspect in [3/4, 4/3], bilinear, same output
+SimCLR views (docs/training.md#simclr-augmentation), `simclr_views`; per view: RandomResizedCrop
+(area U(0.08, 1), log-uniform aspect in [3/4, 4/3], bilinear, same output
 size), no flip, ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8, RandomGrayscale with p = 0.2.
 
 Images are float in [0, 1], channels-last `[B, H, W, 3]`. The colour ops follow torchvision's tensor
@@ -181,7 +182,7 @@ def random_grayscale(key: jax.Array, images: jax.Array, p: float = 0.2) -> jax.A
 
 
 def simclr_views(key: jax.Array, images: jax.Array) -> jax.Array:
-  """Two independent SimCLR views per image (SPEC §5.1), interleaved.
+  """Two independent SimCLR views per image (docs/training.md#simclr-augmentation), interleaved.
 
   Args:
     key: PRNG key.

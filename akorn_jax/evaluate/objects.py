@@ -1,4 +1,4 @@
-"""Object-discovery evaluation by clustering features (SPEC §6.1).
+"""Object-discovery evaluation by clustering features (docs/evaluation.md#objects).
 
 Pipeline per image: features (the last readout c) -> optional up-tiling ("saccade") -> L2 norm over
 channels -> per-image PCA -> average-linkage agglomerative clustering -> nearest upsample of the
@@ -18,7 +18,8 @@ from akorn_jax import imageops, metrics, progress
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
-# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead (§9.4).
+# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead
+# (docs/evaluation.md#up-tiling).
 _TORCH_CUBIC_A = -0.75
 
 
@@ -64,7 +65,7 @@ def resize_bicubic(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def uptile(feature_fn: FeatureFn, images: np.ndarray, psize: int, factor: int) -> np.ndarray:
-  """Up-tiled ("saccade") feature map from factor^2 shifted crops (SPEC §6.1 step 2).
+  """Up-tiled ("saccade") feature map from factor^2 shifted crops (docs/evaluation.md#up-tiling).
 
   The images are resized bicubically (torch's a = -0.75, see `bicubic_matrix`) to
   (H + psize - s, W + psize - s) with stride s = psize / factor, cropped to H x W at offsets
@@ -113,7 +114,7 @@ def _cluster_one(features: np.ndarray, num_clusters: int, pca_dim: int) -> np.nd
 def cluster_features(
     features: np.ndarray, num_clusters: int, pca_dim: int = 128, num_workers: int | None = None
 ) -> np.ndarray:
-  """Clusters every image's feature vectors (SPEC §6.1 steps 1, 3, 4).
+  """Clusters every image's feature vectors (docs/evaluation.md#objects).
 
   Each position's feature is L2-normalised over channels; if C > pca_dim, the image's h * w vectors
   are centred and projected on the top-pca_dim eigenvectors of their covariance (not re-normalised);
@@ -152,7 +153,7 @@ def evaluate_objects(
     uptile_factor: int = 1,
     pca_dim: int = 128,
 ) -> dict[str, float]:
-  """FG-ARI and MBO of clustered features over a dataset (SPEC §6.1).
+  """FG-ARI and MBO of clustered features over a dataset (docs/evaluation.md#objects).
 
   Args:
     feature_fn: maps images [B, H, W, 3] in [0, 1] to features [B, H / psize, W / psize, C] (for

@@ -2,7 +2,8 @@
 
 A classifier is a callable `logits_fn(images, key) -> logits`, images [B, H, W, 3] in [0, 1] and
 logits [B, K]. The key drives the model's own randomness (AKOrN draws its initial oscillators from
-it, SPEC §9.1.3); deterministic models ignore it. Because such a model is random, every gradient
+it, docs/reference.md#quirks); deterministic models ignore it. Because such a model is random, every
+gradient
 attack takes `eot`: the loss and its gradient are averaged over `eot` independent keys
 (Expectation over Transformation, Athalye et al. 2018), otherwise the attack follows one noisy
 sample and overestimates robustness.
@@ -146,7 +147,8 @@ def pgd_linf(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, key: jax
              eot: int = 1) -> jax.Array:
   """Projected gradient ascent on the CE loss in the L∞ ball (Madry et al. 2018).
 
-  Defaults are the reference's training-time check (SPEC §5.3): step eps/3, 20 iterations, no
+  Defaults are the reference's training-time check (docs/training.md#cifar-10): step eps/3, 20
+  iterations, no
   random start. Returns the last iterate, as the reference does.
 
   Args:

@@ -1,4 +1,5 @@
-"""Sudoku evaluation with batched energy voting (SPEC §6.2, §10), and the exported-weights format.
+"""Sudoku evaluation with batched energy voting (docs/evaluation.md#sudoku,
+docs/reference.md#differences), and the exported-weights format.
 
 Energy voting runs every puzzle from K independent random initial states and keeps, per puzzle, the
 start whose score is lowest. The reference loops over puzzles one at a time; here all
@@ -11,7 +12,8 @@ Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E
 
 * "last": the reference's default, its last list entry E(x_{T-1}).
 * "sum": the reference's README setting, the sum of its list [0, E(x_0) … E(x_{T-1})].
-* "final": E(x_T), the energy of the state the readout actually sees (our addition, SPEC §10).
+* "final": E(x_T), the energy of the state the readout actually sees (our addition,
+docs/reference.md#differences).
 * "confidence": minus the mean over blank cells of the top softmax probability; the only score of
   deterministic models (no energies), for which K = 1.
 
@@ -148,9 +150,9 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
 
 
 def _puzzle_table(puzzles: np.ndarray) -> np.ndarray:
-  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 16 rows, so that evaluations of
-  other sets (of similar size) reuse the compiled runner."""
-  size = max(16, 1 << (len(puzzles) - 1).bit_length())
+  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 4,096 rows (330 KB), so that
+  evaluations of other sets (up to that size) reuse the compiled runner."""
+  size = max(4096, 1 << (len(puzzles) - 1).bit_length())
   return np.concatenate([puzzles.astype(np.int8),
                          np.zeros((size - len(puzzles), 9, 9), np.int8)], axis=0)
 
@@ -284,7 +286,7 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   preds, scores = run_starts(model, puzzles, key=key, steps=steps, num_starts=k_max,
                              vote_types=vote_types, chunk=chunk, mesh=mesh, chunk_times=times)
   elapsed = time.perf_counter() - start
-  # correct[i, k]: start k of puzzle i is right on every blank cell (SPEC §6.2).
+  # correct[i, k]: start k of puzzle i is right on every blank cell (docs/evaluation.md#sudoku).
   correct = np.all((preds == solutions[:, None]) | (puzzles[:, None] != 0), axis=(2, 3))
   out = {"acc/K=1": float(correct[:, 0].mean())}
   for k in sorted(set(num_starts)):

@@ -1,5 +1,7 @@
-"""Non-oscillatory baselines: the object ViT/ItrSA (SPEC §4.2) and the Sudoku ItrSA/Transformer
-(SPEC §4.5). "ItrSA" = the attention sub-layer of each block repeated T times with tied weights;
+"""Non-oscillatory baselines: the object ViT/ItrSA (docs/models.md#object-baselines) and the Sudoku
+ItrSA/Transformer
+(docs/models.md#sudoku-baselines). "ItrSA" = the attention sub-layer of each block repeated T times
+with tied weights;
 T = 1 gives a plain Transformer/ViT."""
 
 from __future__ import annotations

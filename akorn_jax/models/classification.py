@@ -1,4 +1,5 @@
-"""CIFAR-10 AKOrN (SPEC §4.6): three conv-coupled Kuramoto stages with strided transitions."""
+"""CIFAR-10 AKOrN (docs/models.md#cifar-akorn): three conv-coupled Kuramoto stages with strided
+transitions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ class ClassifierAKOrN(nnx.Module):
   """AKOrN image classifier.
 
   Stage l has ch·2^l channels; between stages ONE stride-2 convolution is applied to both the
-  oscillators x and the stimulus c (shared weights, SPEC §9.1 item 7). Readouts use BatchNorm, so
+  oscillators x and the stimulus c (shared weights, docs/reference.md#quirks item 7). Readouts use
+  BatchNorm, so
   call `model.train()` / `model.eval()` to switch between batch and running statistics.
   """
 

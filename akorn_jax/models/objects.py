@@ -1,6 +1,8 @@
-"""Object-discovery AKOrN (SPEC §4.1): patchify -> L x [KLayer -> ReadOut] -> SimCLR projector.
+"""Object-discovery AKOrN (docs/models.md#object-akorn): patchify -> L x [KLayer -> ReadOut] ->
+SimCLR projector.
 
-The clustered feature for evaluation is the final readout c (SPEC §9.1 item 2), returned in
+The clustered feature for evaluation is the final readout c (docs/reference.md#quirks item 2),
+returned in
 `aux["features"]`.
 """
 
@@ -19,7 +21,7 @@ class ObjectAKOrN(nnx.Module):
   """AKOrN for unsupervised object discovery, trained with SimCLR.
 
   Step size: `gamma` is the reference's γ (1.0 in every object run). With Ω disabled the reference
-  steps with x + γ(x + P(y)), an effective step γ/(1+γ) = 0.5 for γ = 1; the KLayer
+  steps with x + γ(x + P(y)), an effective step γ/(1+γ) = 0.5 for γ = 1 (docs/dynamics.md#step-size); the KLayer
   applies that conversion itself, so turning Ω on in an ablation keeps γ's meaning.
   """
 
@@ -38,7 +40,8 @@ class ObjectAKOrN(nnx.Module):
     grid = (imsize // psize, imsize // psize)
     kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
     self.patchify = layers.conv(3, ch, psize, stride=psize, padding=0, **kw)
-    # Without GTA the reference adds learnable sinusoidal maps to x_init and c (SPEC §3.4).
+    # Without GTA the reference adds learnable sinusoidal maps to x_init and c
+    # (docs/dynamics.md#positional-code).
     pe = layers.posenc2d(ch, *grid) if not gta else None
     self.pemb_x = nnx.Param(pe) if pe is not None else None
     self.pemb_c = nnx.Param(pe) if pe is not None else None

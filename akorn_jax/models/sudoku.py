@@ -1,4 +1,4 @@
-"""Sudoku AKOrN (SPEC §4.4).
+"""Sudoku AKOrN (docs/models.md#sudoku-akorn).
 
 Boards enter as integer digits `[B, 9, 9]` (0 = blank, 1..9 given); the reference's one-hot input
 carries the same information. The stimulus is a learned digit embedding (blank has its own), given

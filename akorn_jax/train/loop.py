@@ -8,6 +8,8 @@ NaN, checkpoint, evaluate the EMA model, stop cleanly on SIGTERM) and the end.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,7 @@ from akorn_jax import compute
 from akorn_jax.data import pipeline
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import ema as ema_lib
+from akorn_jax.train import lock as lock_lib
 from akorn_jax.train import logging as log_lib
 from akorn_jax.train import sharding as shard_lib
 from akorn_jax.train import state as state_lib
@@ -86,12 +89,15 @@ def load_model(config: ml_collections.ConfigDict, workdir: str, *, task: Task | 
   online one with `ema=False`."""
   task = task or _default_task(config)
   s = setup(config, task)
-  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=1)
-  step = checkpointer.latest_step()
-  if step is None:
+  # Read-only: creates no folder, moves no bad step aside; falls back past a damaged newest step.
+  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=None, read_only=True)
+  try:
+    found = checkpointer.restore_latest(s.abstract_state)
+  finally:
+    checkpointer.close()
+  if found is None:
     raise FileNotFoundError(f"No checkpoint under {workdir}; train first or pass a run's workdir.")
-  state, _ = checkpointer.restore(step, s.abstract_state)
-  checkpointer.close()
+  step, state, _ = found
   if ema:
     return ema_model(s, state), step
   model = nnx.merge(s.graphdef, state.params, state.rest)
@@ -165,7 +171,8 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       task: Task | None = None) -> dict[str, float]:
+                       task: Task | None = None,
+                       allow_model_change: bool = False) -> dict[str, float]:
   """Trains `task` under `config`, resuming from `workdir` when it holds a checkpoint.
 
   Args:
@@ -173,13 +180,68 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     workdir: run directory: checkpoints/, metrics.jsonl, tb/ and whatever the evaluator writes.
     task: defaults to `akorn_jax.tasks.get_task(config)`.
 
+    allow_model_change: resume although a `model.*` key differs from the config the run saved;
+      the change must keep every array's shape (e.g. `model.steps`), or no checkpoint restores.
+
   Returns:
     The metrics of the last step and of the final evaluation.
 
   Raises:
     FloatingPointError: a logged or checkpointed step has a non-finite metric.
     SystemExit: code 0 after saving, when SIGTERM arrived.
+    lock.WorkdirLockedError: another trainer holds `workdir` (nothing was touched).
+    ConfigMismatchError: `workdir` holds a run of another model (nothing was touched).
+    checkpoint.CheckpointError: `workdir` has checkpoints but none restores (nothing was moved).
   """
+  # One trainer per workdir: taken before anything is written, released however this ends.
+  lock = lock_lib.WorkdirLock(workdir) if jax.process_index() == 0 else None
+  if lock is not None:
+    lock.acquire()
+  try:
+    return _train_and_evaluate(config, workdir, task, allow_model_change)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+class ConfigMismatchError(ValueError):
+  """A restart's config changes the model of the run in its workdir (named in the message)."""
+
+
+def _check_restart(config: ml_collections.ConfigDict, workdir: str, allow_model_change: bool):
+  """Compares `config` with the config saved by the run already in `workdir` (when it has
+  checkpoints): a changed `model.*` key is refused unless allowed; other changes are logged."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not (os.path.isfile(path) and os.path.isdir(os.path.join(workdir, ckpt_lib.SUBDIR))):
+    return
+
+  def flat(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+      out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+  with open(path, encoding="utf-8") as f:
+    saved = flat(json.load(f))
+  new = flat(json.loads(config.to_json_best_effort()))
+  changed = [f"{k}: {saved.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
+             for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)]
+  model = [c for c in changed if c.startswith("model.")]
+  if model and not allow_model_change:
+    raise ConfigMismatchError(
+        f"Workdir {workdir!r} holds a run of another model: {'; '.join(model)}. Its "
+        f"{CONFIG_FILE} and checkpoints are left as they are. Resume with the run's own "
+        "config (--config=<workdir>/config.json), use another --workdir, or pass "
+        "--allow_model_change (Python: allow_model_change=True) for a change that keeps every "
+        "shape, such as model.steps.")
+  if changed:
+    logging.warning("Resuming %s with a changed config: %s", workdir, "; ".join(changed))
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Task | None,
+                        allow_model_change: bool) -> dict[str, float]:
+  """`train_and_evaluate` once the workdir is locked."""
+  _check_restart(config, workdir, allow_model_change)
   task = task or _default_task(config)
   if config.train.get("epochs", 0) > 0:  # the step count follows the examples actually kept
     config.train.num_steps = epochs_to_steps(config, len(task.source(config, "train")))
@@ -193,14 +255,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     raise ValueError(f"config.data.batch_size={config.data.batch_size} must divide by the "
                      f"{s.mesh.size} devices of the mesh; pick a multiple or set config.mesh.data.")
   update_fn = make_update_fn(config, task, s)
-  _write_config(config, workdir)
 
   # ----------------------------------------------------------------------------------------------
   # State: resume from the workdir's latest checkpoint, else initialise (already sharded).
   # ----------------------------------------------------------------------------------------------
   checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=config.checkpoint.every_steps,
                                        max_to_keep=config.checkpoint.max_to_keep)
-  state, data_state = checkpointer.restore_or_init(s.init_fn, s.abstract_state)
+  try:
+    state, data_state = checkpointer.restore_or_init(s.init_fn, s.abstract_state)
+  except BaseException:
+    checkpointer.close()
+    raise
+  # Only now, after a successful restore or a fresh start: a failed restart keeps the run's config.
+  _write_config(config, workdir)
   step = int(_local(state.step))
   data_iter = pipeline.train_iterator(
       task.source(config, "train"), batch_size=config.data.batch_size, seed=config.seed,

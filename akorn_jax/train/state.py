@@ -30,7 +30,7 @@ class TrainState:
     params: `nnx.Param` state of the online model.
     rest: every other variable of the online model.
     opt_state: optax state of `params`.
-    ema: {'params': ..., 'rest': ...}, the EMA model (SPEC §5.1).
+    ema: {'params': ..., 'rest': ...}, the EMA model (docs/training.md#ema).
     rng: typed PRNG key of the loop; step t uses `fold_in(rng, t)`.
   """
   step: jax.Array

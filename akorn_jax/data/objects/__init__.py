@@ -1,4 +1,5 @@
-"""Object-discovery datasets: offline generators and readers of the original releases (SPEC §7.1-§7.3).
+"""Object-discovery datasets: offline generators and readers of the original releases
+(docs/datasets.md#multi-object-datasets, docs/datasets.md#shapes).
 
 Every dataset yields examples `{"image": uint8 [H, W, 3], "mask": uint8 [H, W]}`. Mask values:
 0 = background, 1..K = object instance, and 255 = ignore where the source has overlapping objects

@@ -22,7 +22,8 @@ def centre_nearest_indices(size_in: int, size_out: int) -> np.ndarray:
 
 def process_multi_object(features: dict[str, bytes | np.ndarray],
                          cfg: MultiObjectConfig) -> dict[str, np.ndarray] | None:
-  """One decoded record -> {"image", "mask"} per SPEC §7.1, or None when the filter drops it."""
+  """One decoded record -> {"image", "mask"} per docs/datasets.md#multi-object-datasets, or None
+  when the filter drops it."""
   h, w = cfg.source_size
   image = np.frombuffer(features["image"], np.uint8).reshape(h, w, 3)
   slots = np.frombuffer(features["mask"], np.uint8).reshape(-1, h, w)  # [K, H, W] (trailing 1 dropped)

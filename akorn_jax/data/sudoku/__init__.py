@@ -13,7 +13,8 @@ works.
 
 Boards are int8 arrays `[..., 9, 9]` with 0 = blank and 1..9 = digit (see `boards`).
 
-Datasets (SPEC §7.5; each example is `{"puzzle": int8 [9, 9], "solution": int8 [9, 9]}`):
+Datasets (docs/datasets.md#sudoku; each example is `{"puzzle": int8 [9, 9], "solution": int8 [9,
+9]}`):
 
 * `sudoku_generated` — puzzles made by our own generator and shipped as package data
   (`akorn_jax/assets/sudoku_*.npz`, rebuilt with `python -m akorn_jax.data.sudoku --regenerate`),

@@ -16,7 +16,7 @@ from akorn_jax.data.sudoku.generate import (BANDS, GENERATOR_VERSION, GREEDY, MI
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
 
-SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # SPEC §7.5
+SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # docs/datasets.md#sudoku
 
 
 class _SudokuExamples:
