@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -15,7 +16,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from akorn_jax import data, losses, metrics, models
+from akorn_jax import data, losses, metrics
+from akorn_jax.train import restore
 from akorn_jax.train.task import Task
 
 
@@ -24,8 +26,7 @@ from akorn_jax.train.task import Task
 # ------------------------------------------------------------------------------------------------
 
 
-def build_model(config: ml_collections.ConfigDict, rngs: nnx.Rngs) -> nnx.Module:
-  return models.from_config(config.model, rngs=rngs)
+build_model = restore.build_from_config  # every task's model is `config.model`'s
 
 
 def source(config: ml_collections.ConfigDict, split: str):
@@ -209,7 +210,9 @@ def classification_evaluate(model: nnx.Module, config: ml_collections.ConfigDict
 
 
 def get_task(config: ml_collections.ConfigDict) -> Task:
-  """The Task for `config.task`."""
+  """The Task for `config.task`: "sudoku", "objects" or "classification", or a task defined
+  outside this registry named "module.path:factory", where `factory(config)` returns the Task
+  (the module must be importable, e.g. on PYTHONPATH)."""
   if config.task == "sudoku":
     return Task(name="sudoku", build_model=build_model, loss_fn=sudoku_loss, source=source,
                 evaluate=sudoku_evaluate)
@@ -221,5 +224,8 @@ def get_task(config: ml_collections.ConfigDict) -> Task:
     return Task(name="classification", build_model=build_model, loss_fn=classification_loss,
                 source=source, prepare_batch=classification_prepare(config.data.augment),
                 evaluate=classification_evaluate)
-  raise ValueError(f"Unknown task {config.task!r}; expected 'sudoku', 'objects' or "
-                   "'classification'.")
+  if ":" in config.task:
+    module, _, factory = config.task.partition(":")
+    return getattr(importlib.import_module(module), factory)(config)
+  raise ValueError(f"Unknown task {config.task!r}; expected 'sudoku', 'objects', "
+                   "'classification' or 'module.path:factory' for a task of your own.")

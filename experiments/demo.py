@@ -27,16 +27,16 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import layers, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
-  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
   from configs import sudoku_akorn  # pylint: disable=g-import-not-at-top
 
   print("== 1. The reference Sudoku AKOrN (configs/sudoku_akorn.py) ==")
   full = sudoku_akorn.get_config()
-  model = nnx.eval_shape(lambda: tasks.build_model(full, nnx.Rngs(0)))
-  print(json.dumps({"config": "configs/sudoku_akorn.py", "params": layers.count_params(model)}))
+  params = restore.count_params(restore.abstract_model(full))
+  print(json.dumps({"config": "configs/sudoku_akorn.py", "params": params}))
 
   print("\n== 2. Energy of each Kuramoto step of a small AKOrN on a generated puzzle ==")
   config = sudoku_akorn.get_config("tiny")
@@ -54,11 +54,11 @@ def main(argv):
 
   print(f"\n== 3. Training the tiny config for {config.train.num_steps} steps into "
         f"{_WORKDIR.value} ==")
-  last = loop.train_and_evaluate(config, _WORKDIR.value)
+  last = loop.train_and_evaluate(config, _WORKDIR.value, task=tasks.get_task(config))
   if last:  # empty when the workdir already held a finished run
     print(json.dumps({"last_training_batch": {k: round(last[k], 4) for k in
                                               ("loss", "cell_acc", "board_acc") if k in last}}))
-  model, step = loop.load_model(config, _WORKDIR.value)
+  model, step = restore.load_model(config, _WORKDIR.value)
   n = len(puzzles)
   res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=jax.random.key(1),
                                     steps=config.eval.steps,

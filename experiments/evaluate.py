@@ -34,13 +34,13 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
   """Runs the task's full evaluation; returns a JSON-able dict."""
   import jax  # pylint: disable=g-import-not-at-top
   from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
 
   if untrained:  # the model exactly as training would start it (same seed), step 0
     s = loop.setup(config, tasks.get_task(config))
     model, step = loop.ema_model(s, s.init_fn()), 0
   else:
-    model, step = loop.load_model(config, workdir)
+    model, step = restore.load_model(config, workdir)
   key = jax.random.key(seed)
   out: dict = {"step": step, "workdir": workdir, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "device": jax.devices()[0].device_kind}

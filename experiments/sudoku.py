@@ -17,7 +17,7 @@ row, column, box and given, and reported as NOT solved when it breaks one. There
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 
 Weights: by default the EMA checkpoint shipped in akorn_jax/assets/sudoku_akorn/ (SHA-256 checked);
-with --workdir the latest EMA weights of a training run (its config from <workdir>/config.json or
+with --workdir the latest EMA weights of a training run (its config as the run saved it, or
 --config).
 
 Exit codes: 0 every puzzle solved, 1 some answer breaks a constraint, 2 bad input or weights.
@@ -39,6 +39,7 @@ import numpy as np
 
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
+from akorn_jax.train import restore
 
 DEFAULT_WEIGHTS = str(importlib.resources.files("akorn_jax") / "assets" / "sudoku_akorn")
 
@@ -63,14 +64,13 @@ def _read_puzzles(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
 
 
 def _load_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """The experiment config of --workdir: <workdir>/config.json, else --config=FILE[:ARG]."""
-  saved = os.path.join(args.workdir, "config.json")
-  if args.config is None and os.path.isfile(saved):
-    with open(saved) as f:
-      return ml_collections.ConfigDict(json.load(f))
+  """The experiment config of --workdir: the one the run saved, else --config=FILE[:ARG]."""
   if args.config is None:
-    raise ValueError(f"No config.json in --workdir={args.workdir!r}; pass the run's config file "
-                     "too, e.g. --config=configs/sudoku_akorn.py (or configs/sudoku_akorn.py:tiny).")
+    try:
+      return restore.read_config(args.workdir)
+    except FileNotFoundError as e:
+      raise ValueError(f"{e} E.g. --config=configs/sudoku_akorn.py (or "
+                       "configs/sudoku_akorn.py:tiny).") from e
   path, _, arg = args.config.partition(":")
   spec = importlib.util.spec_from_file_location("_sudoku_run_config", path)
   if spec is None or not os.path.isfile(path):
@@ -84,15 +84,14 @@ def _load_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
 def _load_model(args: argparse.Namespace):
   """(model, model config) from --workdir or the exported weights folder."""
   if args.workdir:
-    from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top  (pulls in orbax)
     config = _load_config(args)
-    model, _ = loop.load_model(config, args.workdir)
+    model, _ = restore.load_model(config, args.workdir)
     return model, config.model.to_dict()
   folder = args.weights_dir
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"No exported Sudoku checkpoint in {folder!r}; pass --workdir=DIR of a "
                             "trained run, or export one with `python -m experiments.sudoku export`.")
-  return sudoku_eval.load_exported(folder)
+  return restore.load_exported(folder)
 
 
 def _broken_units(board: np.ndarray) -> int:
@@ -169,7 +168,7 @@ def _export(args: argparse.Namespace) -> int:
   except (ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  sudoku_eval.export_weights(model, model_config, args.out)
+  restore.export_weights(model, model_config, args.out)
   print(f"Exported {model_config['name']} to {args.out}")
   return 0
 
@@ -182,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   export = commands.add_parser("export", help="export a run's EMA weights (npz + config + SHA256SUMS)")
   for p in (solve, export):
     p.add_argument("--workdir", help="training run to load the latest EMA weights from")
-    p.add_argument("--config", help="the run's config file[:variant] when the workdir has no config.json")
+    p.add_argument("--config", help="the run's config file[:variant] when the workdir has no saved config")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="file with one puzzle per line")
   solve.add_argument("--K", type=int, default=64, help="random starts per puzzle (default 64)")

@@ -5,7 +5,8 @@ r"""Trains one experiment.
 
 A run resumes from the latest checkpoint in --workdir. --dry_run builds the model, prints
 {"config": ..., "params": <trainable count>} as one JSON line and exits. --distributed (or the usual
-JAX_COORDINATOR_ADDRESS / cluster variables) starts multi-host JAX. All logic is in akorn_jax.train.
+JAX_COORDINATOR_ADDRESS / cluster variables) starts multi-host JAX. The driver resolves the task
+(akorn_jax.tasks.get_task) and hands it to the trainer (akorn_jax.train.loop), which knows none.
 """
 
 from __future__ import annotations
@@ -58,18 +59,21 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> None:
   del argv
   # Heavy imports only now that the flags are valid.
-  from akorn_jax.train import loop, sharding  # pylint: disable=g-import-not-at-top
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore, sharding  # pylint: disable=g-import-not-at-top
 
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
   config = _CONFIG.value
+  task = tasks.get_task(config)
   if _DRY_RUN.value:
     spec = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--config=")),
                 config_flags.get_config_filename(flags.FLAGS["config"]))
-    print(json.dumps({"config": spec, "params": loop.count_params(config)}))
+    params = restore.count_params(restore.abstract_model(config, task.build_model))
+    print(json.dumps({"config": spec, "params": params}))
     return
   if not _WORKDIR.value:
     sys.exit("FATAL: --workdir is required to train (a run directory, e.g. runs/<name>).")
-  print(json.dumps(loop.train_and_evaluate(config, _WORKDIR.value)))
+  print(json.dumps(loop.train_and_evaluate(config, _WORKDIR.value, task=task)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import sys
 import pytest
 from flax import nnx
 
-from akorn_jax import layers, tasks
+from akorn_jax import tasks
+from akorn_jax.train import restore
 from akorn_jax.config_base import parse_arg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +48,7 @@ def test_config_builds_with_tiny_variant(name):
     c.lock()
     assert all(s in c for s in SECTIONS)
     model = nnx.eval_shape(lambda c=c: tasks.build_model(c, nnx.Rngs(0)))
-    assert layers.count_params(model) > 0
+    assert restore.count_params(model) > 0
     tasks.get_task(c)
 
 
@@ -55,7 +56,7 @@ def test_config_builds_with_tiny_variant(name):
 def test_reference_parameter_counts(name, arg):
   c = _get(name, arg)
   model = nnx.eval_shape(lambda: tasks.build_model(c, nnx.Rngs(0)))
-  assert layers.count_params(model) == REFERENCE[(name, arg)]
+  assert restore.count_params(model) == REFERENCE[(name, arg)]
 
 
 def test_unknown_variant_is_a_clear_error():

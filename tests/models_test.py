@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from akorn_jax import layers, models
+from akorn_jax import models
+from akorn_jax.train import restore
 
 # Every row of SPEC §4.7 (the Sudoku AKOrN omits the reference's unused x0: 2,982,412 - 41,472).
 PARAM_COUNTS = {
@@ -36,7 +37,7 @@ PARAM_COUNTS = {
 def test_parameter_counts_match_reference(row):
   name, kw, want = PARAM_COUNTS[row]
   model = nnx.eval_shape(lambda: models.build(name, rngs=nnx.Rngs(0), **kw))
-  assert layers.count_params(model) == want
+  assert restore.count_params(model) == want
 
 
 def test_unknown_model_names_suggestion():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from akorn_jax.data import sudoku as sudoku_data
-from akorn_jax.evaluate import sudoku as sudoku_eval
+from akorn_jax.train import restore
 from akorn_jax.models import SudokuAKOrN
 from experiments import sudoku as cli
 
@@ -30,7 +30,7 @@ def boards():
 def weights_dir(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("weights"))
   model = SudokuAKOrN(rngs=nnx.Rngs(0), **{k: v for k, v in TINY.items() if k != "name"})
-  sudoku_eval.export_weights(model, TINY, folder)
+  restore.export_weights(model, TINY, folder)
   return folder
 
 
@@ -55,7 +55,7 @@ class Lookup(nnx.Module):
 def _use_model(monkeypatch, model, folder):
   """Makes the CLI's default weights folder `folder` (it must exist) and its loader return `model`."""
   monkeypatch.setattr(cli, "DEFAULT_WEIGHTS", str(folder))
-  monkeypatch.setattr(cli.sudoku_eval, "load_exported", lambda folder: (model, {"name": "lookup"}))
+  monkeypatch.setattr(cli.restore, "load_exported", lambda folder: (model, {"name": "lookup"}))
 
 
 def test_solve_with_exported_tiny_model(weights_dir, boards, capsys):
@@ -156,7 +156,7 @@ def test_usage_errors(capsys):
 def test_shipped_checkpoint_solves_the_demo_puzzle(capsys):
   # The package's own weights (the H200 run of configs/sudoku_akorn.py, results/sudoku.md): the
   # checksums verify, the model loads, and it completes the demo's puzzle from the rules alone.
-  sudoku_eval.verify_checksums(cli.DEFAULT_WEIGHTS)
+  restore.verify_checksums(cli.DEFAULT_WEIGHTS)
   rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=2", "--json"])
   record = json.loads(capsys.readouterr().out)
   answer = sudoku_data.parse_puzzle(record["answer"])

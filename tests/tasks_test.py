@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from akorn_jax.train import loop
+from akorn_jax import tasks
+from akorn_jax.train import loop, restore
 from configs import cifar_akorn, sudoku_akorn, tetrominoes_akorn
 from experiments import evaluate as evaluate_driver
 
@@ -20,10 +21,10 @@ def _logged_steps(workdir):
 def _train_twice(config, workdir):
   """2 steps, then a restart asked for 3: the second run must resume at step 2, not start over."""
   config.train.num_steps = 2
-  loop.train_and_evaluate(config, workdir)
-  assert os.path.exists(os.path.join(workdir, "config.json"))
+  loop.train_and_evaluate(config, workdir, task=tasks.get_task(config))
+  assert os.path.exists(os.path.join(workdir, restore.CONFIG_FILE))
   config.train.num_steps = 3
-  loop.train_and_evaluate(config, workdir)
+  loop.train_and_evaluate(config, workdir, task=tasks.get_task(config))
   assert _logged_steps(workdir) == [1, 2, 3]
 
 
@@ -90,7 +91,6 @@ def test_locked_configs_reject_unknown_keys(bad):
 
 
 def test_sudoku_boards_reads_the_first_boards_of_a_set():
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test", 5)
   want_p, want_s = sudoku_data.load_generated("satnet_like")["test"]

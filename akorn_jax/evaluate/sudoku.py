@@ -1,4 +1,4 @@
-"""Sudoku evaluation with batched energy voting (SPEC §6.2, §10), and the exported-weights format.
+"""Sudoku evaluation with batched energy voting (SPEC §6.2, §10).
 
 Energy voting runs every puzzle from K independent random initial states and keeps, per puzzle, the
 start whose score is lowest. The reference loops over puzzles one at a time; here all
@@ -14,23 +14,14 @@ Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E
 * "final": E(x_T), the energy of the state the readout actually sees (our addition, SPEC §10).
 * "confidence": minus the mean over blank cells of the top softmax probability; the only score of
   deterministic models (no energies), for which K = 1.
-
-Exported weights (`export_weights` / `load_exported`): a folder holding `weights.npz` (the flattened
-nnx state, keys are '/'-joined paths such as `klayers/0/connectivity/qkv/kernel`), `config.json`
-(the model config: "name" plus the model's keyword arguments) and `SHA256SUMS` (sha256sum format),
-checked before anything is loaded.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import os
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import flax.nnx as nnx
 import jax
@@ -40,10 +31,8 @@ import tqdm
 from jax.typing import ArrayLike
 
 from akorn_jax import metrics
-from akorn_jax import models
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
-WEIGHTS_FILE, CONFIG_FILE, SUMS_FILE = "weights.npz", "config.json", "SHA256SUMS"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,96 +199,3 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   if len(times) > 1:
     out.update(first_chunk_s=times[0], rows_per_s=rows * (len(times) - 1) / sum(times[1:]))
   return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Exported weights: npz + config.json + SHA256SUMS
-# ---------------------------------------------------------------------------------------------
-
-
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
-def export_weights(model: nnx.Module, config: Mapping[str, Any], folder: str) -> None:
-  """Writes `model`'s state (e.g. the EMA weights) and its model config to `folder`.
-
-  Args:
-    model: the model to export.
-    config: the model config that rebuilds it with `build_model` ("name" + keyword arguments).
-    folder: created if missing; weights.npz, config.json and SHA256SUMS are overwritten.
-  """
-  os.makedirs(folder, exist_ok=True)
-  arrays = {"/".join(map(str, path)): np.asarray(var[...])
-            for path, var in nnx.to_flat_state(nnx.state(model))}
-  np.savez(os.path.join(folder, WEIGHTS_FILE), **arrays)
-  with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-    json.dump(dict(config), f, indent=2, sort_keys=True)
-    f.write("\n")
-  sums = "".join(f"{_sha256(os.path.join(folder, name))}  {name}\n"
-                 for name in (WEIGHTS_FILE, CONFIG_FILE))
-  with open(os.path.join(folder, SUMS_FILE), "w") as f:
-    f.write(sums)
-
-
-def verify_checksums(folder: str) -> None:
-  """Checks weights.npz and config.json of an exported folder against its SHA256SUMS.
-
-  Raises:
-    FileNotFoundError: a file is missing.
-    ValueError: SHA256SUMS lacks a file, or a file's SHA-256 differs from the recorded one.
-  """
-  sums_path = os.path.join(folder, SUMS_FILE)
-  for name in (SUMS_FILE, WEIGHTS_FILE, CONFIG_FILE):
-    if not os.path.isfile(os.path.join(folder, name)):
-      raise FileNotFoundError(f"No {name} in {folder!r}; expected an exported checkpoint "
-                              f"({WEIGHTS_FILE}, {CONFIG_FILE}, {SUMS_FILE}) written by export_weights.")
-  with open(sums_path) as f:
-    recorded = {name.lstrip("*"): digest for digest, name in (line.split(maxsplit=1)
-                                                               for line in f.read().split("\n") if line)}
-  for name in (WEIGHTS_FILE, CONFIG_FILE):
-    if name not in recorded:
-      raise ValueError(f"{sums_path!r} has no entry for {name}; expected one per file. Export again.")
-    actual = _sha256(os.path.join(folder, name))
-    if actual != recorded[name]:
-      raise ValueError(f"SHA-256 mismatch for {os.path.join(folder, name)!r}: file has {actual}, "
-                       f"{SUMS_FILE} records {recorded[name]}. The file is corrupt or was modified; "
-                       "restore it (reinstall the package or export again). Refusing to load it.")
-
-
-def load_exported(folder: str) -> tuple[nnx.Module, dict[str, Any]]:
-  """Loads a folder written by `export_weights`, after checking its SHA-256 sums.
-
-  Returns:
-    (model in eval mode, model config).
-
-  Raises:
-    FileNotFoundError, ValueError: missing files, a checksum mismatch, or weights that do not fit
-      the config's model (missing/extra arrays or wrong shapes, each named).
-  """
-  verify_checksums(folder)
-  with open(os.path.join(folder, CONFIG_FILE)) as f:
-    config = json.load(f)
-  graphdef, abstract = nnx.split(nnx.eval_shape(lambda: models.from_config(config, rngs=nnx.Rngs(0))))
-  flat = nnx.to_flat_state(abstract)
-  with np.load(os.path.join(folder, WEIGHTS_FILE), allow_pickle=False) as z:
-    arrays = {name: z[name] for name in z.files}
-  expected = {"/".join(map(str, path)): var.get_value() for path, var in flat}  # ShapeDtypeStructs
-  if set(expected) != set(arrays):
-    raise ValueError(f"{folder!r}: weights do not match model {config['name']!r} built from "
-                     f"{CONFIG_FILE}: missing {sorted(set(expected) - set(arrays))}, unexpected "
-                     f"{sorted(set(arrays) - set(expected))}. Export the weights and config together.")
-  for name, spec in expected.items():
-    if arrays[name].shape != spec.shape:
-      raise ValueError(f"{folder!r}: array {name!r} has shape {arrays[name].shape}, the model built "
-                       f"from {CONFIG_FILE} expects {spec.shape}. Export weights and config together.")
-  state = nnx.from_flat_state(
-      [(path, var.replace(jnp.asarray(arrays[name], spec.dtype)))
-       for (path, var), (name, spec) in zip(flat, expected.items())])
-  model = nnx.merge(graphdef, state)
-  model.eval()
-  return model, config

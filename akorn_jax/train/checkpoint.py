@@ -89,6 +89,33 @@ def load_latest(workdir: str) -> tuple[int, dict[str, Any]]:
   return step, {"state": out.state, "data": out.data}
 
 
+def restore_subtree(workdir: str, target: Any) -> tuple[int, Any]:
+  """(step, tree) of only the part of the latest checkpoint's state that `target` names.
+
+  Args:
+    workdir: the run directory.
+    target: nested dicts of `jax.ShapeDtypeStruct`s (with shardings) along the saved state's
+      paths, e.g. {"ema": {"params": ..., "rest": ...}}; nothing else (optimiser state, data
+      position) is read.
+
+  Raises:
+    FileNotFoundError: when `workdir` holds no checkpoint.
+  """
+  mngr = ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), SUBDIR),
+                               item_handlers={"state": ocp.PyTreeCheckpointHandler()})
+  try:
+    step = mngr.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, SUBDIR)}; train first or "
+                              "pass the workdir of a finished run.")
+    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True)))
+  finally:
+    mngr.close()
+  return step, out.state
+
+
 class PreemptionFlag:
   """Set by SIGTERM (a scheduler's pre-emption notice); the loop polls it after each step, saves and
   exits 0. The previous handler comes back on `restore()`."""

@@ -1,14 +1,15 @@
-"""The one training loop of every task: `train_and_evaluate(config, workdir)`.
+"""The one training loop of every task: `train_and_evaluate(config, workdir, task=...)`.
 
-Read top to bottom: setup (mesh, optimiser, the jitted step), state (created sharded, or resumed
-from the workdir's latest checkpoint together with the data position), the loop (log, check for
-NaN, checkpoint, evaluate the EMA model, stop cleanly on SIGTERM) and the end.
+The loop knows no task: the caller (a driver) passes the `Task` (akorn_jax/train/task.py) that
+supplies the data, model, loss and evaluation. Read top to bottom: setup (mesh, optimiser, the
+jitted step), state (created sharded, or resumed from the workdir's latest checkpoint together with
+the data position), the loop (log, check for NaN, checkpoint, evaluate the EMA model, stop cleanly
+on SIGTERM) and the end.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from akorn_jax.data import pipeline
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import ema as ema_lib
 from akorn_jax.train import logging as log_lib
+from akorn_jax.train import restore
 from akorn_jax.train import sharding as shard_lib
 from akorn_jax.train import state as state_lib
 from akorn_jax.train.task import Task
@@ -69,37 +71,6 @@ def ema_model(s: Setup, state: state_lib.TrainState) -> nnx.Module:
   return model
 
 
-def load_model(config: ml_collections.ConfigDict, workdir: str, *, task: Task | None = None,
-               ema: bool = True) -> tuple[nnx.Module, int]:
-  """(model in eval mode, step) from the latest checkpoint of `workdir`: the EMA model, or the
-  online one with `ema=False`."""
-  task = task or _default_task(config)
-  s = setup(config, task)
-  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=1)
-  step = checkpointer.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"No checkpoint under {workdir}; train first or pass a run's workdir.")
-  state, _ = checkpointer.restore(step, s.abstract_state)
-  checkpointer.close()
-  if ema:
-    return ema_model(s, state), step
-  model = nnx.merge(s.graphdef, state.params, state.rest)
-  model.eval()
-  return model, step
-
-
-def count_params(config: ml_collections.ConfigDict, *, task: Task | None = None) -> int:
-  """The number of trainable (`nnx.Param`) scalars of the task's model; nothing is allocated."""
-  task = task or _default_task(config)
-  model = nnx.eval_shape(lambda: task.build_model(config, nnx.Rngs(0)))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def _default_task(config: ml_collections.ConfigDict) -> Task:
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top  (the owner's registry)
-  return tasks.get_task(config)
-
-
 def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
   """The jitted train step `update_fn(state, batch) -> (state, metrics)`, state donated.
 
@@ -140,27 +111,15 @@ def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
                  out_shardings=(s.shardings, shard_lib.replicated(s.mesh)))
 
 
-CONFIG_FILE = "config.json"
-
-
-def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Saves the run's config next to its checkpoints (evaluators and the Sudoku CLI read it)."""
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       task: Task | None = None) -> dict[str, float]:
+                       task: Task) -> dict[str, float]:
   """Trains `task` under `config`, resuming from `workdir` when it holds a checkpoint.
 
   Args:
     config: the locked experiment config (keys: seed, data, optim, ema, train, checkpoint, mesh).
     workdir: run directory: checkpoints/, metrics.jsonl, tb/ and whatever the evaluator writes.
-    task: defaults to `akorn_jax.tasks.get_task(config)`.
+    task: what to train (data, model, loss, evaluation); drivers take it from
+      `akorn_jax.tasks.get_task(config)`. The trainer itself knows no task.
 
   Returns:
     The metrics of the last step and of the final evaluation.
@@ -169,7 +128,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     FloatingPointError: a logged or checkpointed step has a non-finite metric.
     SystemExit: code 0 after saving, when SIGTERM arrived.
   """
-  task = task or _default_task(config)
   num_steps = int(config.train.num_steps)
 
   # ----------------------------------------------------------------------------------------------
@@ -180,7 +138,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     raise ValueError(f"config.data.batch_size={config.data.batch_size} must divide by the "
                      f"{s.mesh.size} devices of the mesh; pick a multiple or set config.mesh.data.")
   update_fn = make_update_fn(config, task, s)
-  _write_config(config, workdir)
+  restore.write_config(config, workdir)
 
   # ----------------------------------------------------------------------------------------------
   # State: resume from the workdir's latest checkpoint, else initialise (already sharded).

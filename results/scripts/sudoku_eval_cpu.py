@@ -7,7 +7,7 @@ from configs import sudoku_akorn
 from experiments import evaluate as ev
 from akorn_jax import data, tasks
 from akorn_jax.evaluate import sudoku as se
-from akorn_jax.train import loop
+from akorn_jax.train import restore
 
 c = sudoku_akorn.get_config("cpu")
 c.eval.num_puzzles = int(sys.argv[1]) if len(sys.argv) > 1 else 500
@@ -18,7 +18,7 @@ t = time.time()
 out = ev._jsonable(ev.evaluate(c, "runs/sudoku_cpu"))
 out["wall_s"] = time.time() - t
 # Also the training T (16) without extension, K = 1.
-model, step = loop.load_model(c, "runs/sudoku_cpu")
+model, step = restore.load_model(c, "runs/sudoku_cpu")
 for spec in c.eval.sets:
   name, cfg, split = tasks.parse_set(spec)
   src = data.open_split(name, cfg, split)

@@ -21,7 +21,7 @@ import jax  # noqa: E402
 
 from akorn_jax import tasks  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
-from akorn_jax.train import loop  # noqa: E402
+from akorn_jax.train import restore  # noqa: E402
 
 VOTES = ("last", "sum", "final", "confidence")
 
@@ -31,7 +31,7 @@ def main(config_arg: str, workdir: str, out_path: str, deadline: float,
   path, _, variant = config_arg.partition(":")  # e.g. configs/sudoku_akorn.py:tiny
   config = importlib.import_module(path.removesuffix(".py").replace("/", ".")).get_config(
       variant or None)
-  model, step = loop.load_model(config, workdir)
+  model, step = restore.load_model(config, workdir)
   device = jax.devices()[0].device_kind
   chunk = int(config.eval.chunk)
   sets = {cfg: tasks.sudoku_boards(f"sudoku_generated/{cfg}:test", max_puzzles)

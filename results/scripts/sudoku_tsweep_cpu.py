@@ -14,8 +14,9 @@ import jax  # noqa: E402
 
 from akorn_jax import tasks  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
+from akorn_jax.train import restore  # noqa: E402
 
-model, _ = se.load_exported("akorn_jax/assets/sudoku_akorn")
+model, _ = restore.load_exported("akorn_jax/assets/sudoku_akorn")
 for name, n in (("satnet_like", 500), ("hard", 292)):
   puzzles, solutions = tasks.sudoku_boards(f"sudoku_generated/{name}:test", n)
   for steps in (16, 32, 64):
