@@ -27,7 +27,7 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import data, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
@@ -43,8 +43,8 @@ def main(argv):
   if _STEPS.value is not None:
     config.train.num_steps = _STEPS.value
   config.lock()
-  puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test",
-                                           config.eval.num_puzzles)
+  boards = data.read_set("sudoku_generated/satnet_like:test", config.eval.num_puzzles)
+  puzzles, solutions = boards["puzzle"], boards["solution"]
   puzzle = puzzles[:1]
   small = tasks.build_model(config, nnx.Rngs(0))
   _, aux = small(puzzle, key=jax.random.key(0))

@@ -68,7 +68,7 @@ def test_classification_end_to_end_on_mock_cifar(tmp_path):
   c.model.ch = 4
   c.data.augment = False  # AugMix has its own tests (cifar_data_test); its compile costs ~30 s here
   c.eval.num_images = 8
-  c.eval.attacks = ("noise", "fgsm")
+  c.eval.attacks = ("random_sign", "fgsm")
   c.eval.corruptions = ("gaussian_noise",)
   c.eval.corruption_severities = (1,)
   c.eval.eps_sweep = (0.0, 0.5)
@@ -90,9 +90,13 @@ def test_locked_configs_reject_unknown_keys(bad):
     setattr(c[section], key, 1)
 
 
-def test_sudoku_boards_reads_the_first_boards_of_a_set():
+def test_read_set_reads_the_first_boards_of_a_sudoku_set():
+  from akorn_jax import data  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
-  puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test", 5)
+  assert data.parse_set("sudoku_generated/satnet_like") == ("sudoku_generated", "satnet_like",
+                                                           "test")
+  boards = data.read_set("sudoku_generated/satnet_like:test", 5)
+  puzzles, solutions = boards["puzzle"], boards["solution"]
   want_p, want_s = sudoku_data.load_generated("satnet_like")["test"]
   np.testing.assert_array_equal(puzzles, want_p[:5])
   np.testing.assert_array_equal(solutions, want_s[:5])

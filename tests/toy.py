@@ -72,7 +72,7 @@ def _prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array
   return {**batch, "x": batch["x"] * sign}
 
 
-def _evaluate(model, config, workdir, step, key):
+def _evaluate(model, key, *, workdir, step):
   del workdir, key
   src = ToySource()
   logits = model(jnp.asarray(src.x))

@@ -30,7 +30,7 @@ import numpy as np
 import tqdm
 from jax.typing import ArrayLike
 
-from akorn_jax import metrics
+from akorn_jax import data, metrics
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
 
@@ -199,3 +199,61 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   if len(times) > 1:
     out.update(first_chunk_s=times[0], rows_per_s=rows * (len(times) - 1) / sum(times[1:]))
   return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The Sudoku evaluator of the trainer and of experiments.evaluate
+# ---------------------------------------------------------------------------------------------
+
+
+class Evaluator:
+  """Board accuracy of a Sudoku model on the test sets of an experiment config (`config.eval`).
+
+  Full (experiments.evaluate): every set in `eval.sets`, its first `eval.num_puzzles` boards, at
+  T = `eval.steps`, voting over every K in `eval.num_starts` with every score in
+  `eval.vote_types`; `run` returns {set: `evaluate_voting`'s dict}.
+
+  Periodic (the trainer, every `train.eval_every` steps): the first set, its first
+  `eval.train_eval_puzzles` boards, one start (K = 1) at the training T and at `eval.steps`;
+  `run` returns {"eval/board_acc_T{T}": accuracy}.
+
+  Boards are read once, on the first `run`; compiled forward passes are cached per architecture.
+  """
+
+  def __init__(self, config, *, periodic: bool = False):
+    e = config.eval
+    self.periodic = periodic
+    self.data_dir = config.data.get("data_dir")
+    self.chunk = int(e.chunk)
+    if periodic:
+      self.sets, self.num = tuple(e.sets[:1]), int(e.train_eval_puzzles)
+      self.steps = tuple(sorted({int(config.model.steps), int(e.steps)}))
+      self.num_starts, self.vote_types = (1,), ("confidence",)
+    else:
+      self.sets, self.num, self.steps = tuple(e.sets), int(e.num_puzzles), (int(e.steps),)
+      self.num_starts, self.vote_types = tuple(e.num_starts), tuple(e.vote_types)
+    self._boards: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+  def boards(self, spec: str) -> tuple[np.ndarray, np.ndarray]:
+    """(puzzles, solutions) of set `spec` ("name/config:split"), int [N, 9, 9]; read once."""
+    if spec not in self._boards:
+      rows = data.read_set(spec, self.num, data_dir=self.data_dir)
+      self._boards[spec] = rows["puzzle"], rows["solution"]
+    return self._boards[spec]
+
+  def run(self, model: nnx.Module, key: jax.Array, *, workdir: str | None = None,
+          step: int | None = None) -> dict:
+    """Scores `model` (in eval mode); `workdir` and `step` are unused (no pictures)."""
+    del workdir, step
+    out = {}
+    for spec in self.sets:
+      puzzles, solutions = self.boards(spec)
+      for steps in self.steps:
+        res = evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
+                              num_starts=self.num_starts, vote_types=self.vote_types,
+                              chunk=self.chunk)
+        if self.periodic:
+          out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
+        else:
+          out[spec] = res
+    return out

@@ -158,8 +158,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   def evaluate() -> dict[str, float]:
     if task.evaluate is None:
       return {}
-    out = task.evaluate(ema_model(s, state), config, workdir, step,
-                        jax.random.fold_in(jax.random.key(config.seed), step))
+    out = task.evaluate(ema_model(s, state), jax.random.fold_in(jax.random.key(config.seed), step),
+                        workdir=workdir, step=step)
     images = {k: v for k, v in out.items() if np.ndim(v) == 3}
     if config.train.log_images:
       writer.write_images(step, images)

@@ -5,7 +5,7 @@ sys.path.insert(0, ".")
 import jax, numpy as np
 from configs import sudoku_akorn
 from experiments import evaluate as ev
-from akorn_jax import data, tasks
+from akorn_jax import data
 from akorn_jax.evaluate import sudoku as se
 from akorn_jax.train import restore
 
@@ -20,7 +20,7 @@ out["wall_s"] = time.time() - t
 # Also the training T (16) without extension, K = 1.
 model, step = restore.load_model(c, "runs/sudoku_cpu")
 for spec in c.eval.sets:
-  name, cfg, split = tasks.parse_set(spec)
+  name, cfg, split = data.parse_set(spec)
   src = data.open_split(name, cfg, split)
   n = c.eval.num_puzzles
   p = np.stack([src[i]["puzzle"] for i in range(n)]); s = np.stack([src[i]["solution"] for i in range(n)])

@@ -19,7 +19,7 @@ sys.path.insert(0, ".")
 
 import jax  # noqa: E402
 
-from akorn_jax import tasks  # noqa: E402
+from akorn_jax import data  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
 from akorn_jax.train import restore  # noqa: E402
 
@@ -34,8 +34,9 @@ def main(config_arg: str, workdir: str, out_path: str, deadline: float,
   model, step = restore.load_model(config, workdir)
   device = jax.devices()[0].device_kind
   chunk = int(config.eval.chunk)
-  sets = {cfg: tasks.sudoku_boards(f"sudoku_generated/{cfg}:test", max_puzzles)
-          for cfg in ("satnet_like", "hard")}
+  boards = {cfg: data.read_set(f"sudoku_generated/{cfg}:test", max_puzzles)
+            for cfg in ("satnet_like", "hard")}
+  sets = {cfg: (b["puzzle"], b["solution"]) for cfg, b in boards.items()}
 
   def stage(label, cfg, n, ks, steps=128, votes=VOTES):
     puzzles, solutions = sets[cfg]

@@ -12,13 +12,14 @@ sys.path.insert(0, ".")
 
 import jax  # noqa: E402
 
-from akorn_jax import tasks  # noqa: E402
+from akorn_jax import data  # noqa: E402
 from akorn_jax.evaluate import sudoku as se  # noqa: E402
 from akorn_jax.train import restore  # noqa: E402
 
 model, _ = restore.load_exported("akorn_jax/assets/sudoku_akorn")
 for name, n in (("satnet_like", 500), ("hard", 292)):
-  puzzles, solutions = tasks.sudoku_boards(f"sudoku_generated/{name}:test", n)
+  boards = data.read_set(f"sudoku_generated/{name}:test", n)
+  puzzles, solutions = boards["puzzle"], boards["solution"]
   for steps in (16, 32, 64):
     t0 = time.time()
     res = se.evaluate_voting(model, puzzles, solutions, key=jax.random.key(0), steps=steps,
