@@ -7,6 +7,7 @@ needs no `if process_index == 0` of its own.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -34,6 +35,32 @@ def check_finite(step: int, metrics: Mapping[str, float]) -> None:
           "optim.clip_norm, or inspect the batch of this step.")
 
 
+def _read_kept(path: str, initial_step: int) -> list[str]:
+  """The lines of `path` up to `initial_step`. A torn last line (the run was killed while writing
+  it) is dropped with a warning; an unparsable line elsewhere stops the run, naming it.
+
+  Raises:
+    ValueError: a line before the last is not a JSON object with a "step".
+  """
+  with open(path, encoding="utf-8", errors="replace") as f:
+    lines = [line for line in f if line.strip()]
+  kept = []
+  for i, line in enumerate(lines):
+    try:
+      step = json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError) as e:
+      if i == len(lines) - 1:
+        logging.warning("%s: dropping its unparsable last line (the run was killed while writing "
+                        "it): %r", path, line[:200])
+        break
+      raise ValueError(f"{path}: line {i + 1} is not a JSON object with a 'step' ({e}): "
+                       f"{line[:200]!r}. Fix or remove that line (or move the file away) and "
+                       "resume; checkpoints are untouched.") from e
+    if step <= initial_step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  return kept
+
+
 class MetricWriter:
   """Writes `{workdir}/metrics.jsonl`, TensorBoard events and images, and shows a progress bar.
 
@@ -51,10 +78,7 @@ class MetricWriter:
     path = os.path.join(workdir, METRICS_FILE)
     # A resumed run rewrites the steps after its checkpoint: drop what the dead run logged there so
     # the files read like one uninterrupted run.
-    kept = []
-    if os.path.exists(path):
-      with open(path, encoding="utf-8") as f:
-        kept = [line for line in f if line.strip() and json.loads(line)["step"] <= initial_step]
+    kept = _read_kept(path, initial_step) if os.path.exists(path) else []
     self._jsonl = open(path, "w", encoding="utf-8")
     self._jsonl.writelines(kept)
     self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tb"),

@@ -16,7 +16,6 @@ Three ways a model leaves training, each with one home here:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -33,7 +32,7 @@ from akorn_jax.train import checkpoint as ckpt_lib
 
 CONFIG_FILE = "config.json"  # the run's config beside its checkpoints; the model config in exports
 WEIGHTS_FILE = "weights.npz"
-SUMS_FILE = "SHA256SUMS"
+SUMS_FILE = ckpt_lib.SUMS_FILE
 
 BuildModel = Callable[[ml_collections.ConfigDict, nnx.Rngs], nnx.Module]
 
@@ -126,14 +125,6 @@ def load_model(config: ml_collections.ConfigDict, workdir: str,
 # ------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def export_weights(model: nnx.Module, model_config: Mapping[str, Any], folder: str) -> None:
   """Writes `model`'s state (e.g. the EMA weights) and its model config to `folder`.
 
@@ -149,10 +140,7 @@ def export_weights(model: nnx.Module, model_config: Mapping[str, Any], folder: s
   with open(os.path.join(folder, CONFIG_FILE), "w") as f:
     json.dump(dict(model_config), f, indent=2, sort_keys=True)
     f.write("\n")
-  sums = "".join(f"{_sha256(os.path.join(folder, name))}  {name}\n"
-                 for name in (WEIGHTS_FILE, CONFIG_FILE))
-  with open(os.path.join(folder, SUMS_FILE), "w") as f:
-    f.write(sums)
+  ckpt_lib.write_checksums(folder)  # the same SHA256SUMS format as a checkpoint step's
 
 
 def verify_checksums(folder: str) -> None:
@@ -160,27 +148,18 @@ def verify_checksums(folder: str) -> None:
 
   Raises:
     FileNotFoundError: a file is missing.
-    ValueError: SHA256SUMS lacks a file, or a file's SHA-256 differs from the recorded one.
+    ValueError: a file's SHA-256 differs from the recorded one, or a file is not listed.
   """
-  sums_path = os.path.join(folder, SUMS_FILE)
   for name in (SUMS_FILE, WEIGHTS_FILE, CONFIG_FILE):
     if not os.path.isfile(os.path.join(folder, name)):
       raise FileNotFoundError(f"No {name} in {folder!r}; expected an exported checkpoint "
                               f"({WEIGHTS_FILE}, {CONFIG_FILE}, {SUMS_FILE}) written by "
                               "export_weights.")
-  with open(sums_path) as f:
-    recorded = {name.lstrip("*"): digest for digest, name in
-                (line.split(maxsplit=1) for line in f.read().split("\n") if line)}
-  for name in (WEIGHTS_FILE, CONFIG_FILE):
-    if name not in recorded:
-      raise ValueError(f"{sums_path!r} has no entry for {name}; expected one per file. "
-                       "Export again.")
-    actual = _sha256(os.path.join(folder, name))
-    if actual != recorded[name]:
-      raise ValueError(f"SHA-256 mismatch for {os.path.join(folder, name)!r}: file has {actual}, "
-                       f"{SUMS_FILE} records {recorded[name]}. The file is corrupt or was "
-                       "modified; restore it (reinstall the package or export again). Refusing "
-                       "to load it.")
+  try:
+    ckpt_lib.verify_checksums(folder)
+  except ValueError as e:
+    raise ValueError(f"{folder!r}: {e}. The folder is corrupt or was modified; restore it "
+                     "(reinstall the package or export again). Refusing to load it.") from e
 
 
 def load_exported(folder: str) -> tuple[nnx.Module, dict[str, Any]]:

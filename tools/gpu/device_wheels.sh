@@ -3,7 +3,8 @@
 # H200 device image lacks (as of 2026-11-30 it has jax 0.11.2, flax 0.12.10, optax, orbax, chex,
 # numpy, scipy, pillow, absl, etils, protobuf, ...). Run here, once, from the repository root;
 # `.whl/` is ignored by git (add `/.whl/` to .git/info/exclude) and travels with `carry: [".whl"]`.
-# The device scripts (h200_run.sh, h200_bench.sh) install it into /tmp/site with --no-deps.
+# The device scripts install it into /tmp/site with --no-deps (tools/gpu/env.sh, the one place).
+# Usage: bash tools/gpu/device_wheels.sh
 set -eu
 PLAT="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64"

@@ -2,20 +2,16 @@
 # The speed suite on (the rest of) an H200 lease: (item, dtype) pairs in priority order, each in
 # its own process, until DEADLINE seconds after start. JSON lines to $OUT/bench.jsonl, logs to
 # $OUT/log.txt. Also stage 4 of h200_run.sh.
-# On the device tool: DEADLINE=500 bash results/scripts/h200_bench.sh (carry `.whl`: device_wheels.sh).
+# On the device tool, from the repository root (carry `.whl`, made by tools/gpu/device_wheels.sh):
+#   DEADLINE=500 bash tools/gpu/h200_bench.sh
+# Environment: OUT, DEADLINE (s), SCALE (full|cpu|tiny), STEPS, WARMUP, PAIRS, PY, WHEELS.
 set -u
-OUT=${OUT:-/tmp/h200_bench}; DEADLINE=${DEADLINE:-205}; PY=${PY:-python3}; SCALE=${SCALE:-full}
+OUT=${OUT:-/tmp/h200_bench}; DEADLINE=${DEADLINE:-205}; SCALE=${SCALE:-full}
 STEPS=${STEPS:-10}; WARMUP=${WARMUP:-2}
-WHEELS=${WHEELS:-.whl}  # wheels of the packages the device lacks ("none": skip)
 mkdir -p "$OUT"; START=$(date +%s); LOG=$OUT/log.txt
 el() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(el)s] $*" | tee -a "$LOG" >&2; }
-export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
-if [ -d "$WHEELS" ] && [ ! -d /tmp/site ]; then  # once per machine
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$WHEELS"/*.whl >>"$LOG" 2>&1 || { log "wheel install failed"; exit 1; }
-fi
-if [ -d /tmp/site ]; then export PYTHONPATH=/tmp/site:$PWD; else export PYTHONPATH=$PWD; fi
+source "$(dirname "$0")/env.sh"   # wheels (once per machine), PYTHONPATH, PY
 log "speed suite start $(date -u +%FT%TZ), deadline ${DEADLINE}s"
 PAIRS=${PAIRS:-"sudoku_train:bfloat16 clevrtex_L1_train:bfloat16 sudoku_train:float32
   clevrtex_L1_train:float32 sudoku_eval_T128:bfloat16 tetro_conv_train:bfloat16

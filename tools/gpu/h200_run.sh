@@ -5,13 +5,14 @@
 #      "steps": 1 in bench.jsonl; their timings are not used, their compile_s is the cold compile
 #      time, measured under that load);
 #   2. export the EMA weights (the package's shipped checkpoint format);
-#   3. voting evaluation at T_eval = 128, sized to its time box (sudoku_eval_gpu.py): 1,000
+#   3. voting evaluation at T_eval = 128, sized to its time box (sudoku_eval_timeboxed.py): 1,000
 #      in-distribution puzzles, then K up to 100 and up to 4096 on as many `hard` puzzles as fit;
 #   4. the speed suite at `full` scale (h200_bench.sh), each (item, dtype) alone in its process.
 # Every stage has a time box, so whatever finished is under $OUT when the call ends.
 #
-# On the device tool:  bash results/scripts/h200_run.sh   (carry `.whl`: results/scripts/device_wheels.sh)
-# Locally, as a check: OUT=/tmp/h200 SCALE=tiny bash results/scripts/h200_run.sh
+# On the device tool, from the repository root (carry `.whl`, made by tools/gpu/device_wheels.sh):
+#   bash tools/gpu/h200_run.sh
+# Locally, as a check: OUT=/tmp/h200 SCALE=tiny TRAIN_S=60 EVAL_S=30 DEADLINE=200 bash tools/gpu/h200_run.sh
 set -u
 OUT=${OUT:-/tmp/h200_out}
 SCALE=${SCALE:-full}            # full (the H200 run) | tiny (a quick rehearsal on a CPU)
@@ -24,19 +25,10 @@ LOG=$OUT/log.txt
 el() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(el)s] $*" | tee -a "$LOG" >&2; }
 
-export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+source "$(dirname "$0")/env.sh"   # wheels (once per machine), PYTHONPATH, PY
 export AKORN_DATA_DIR=/tmp/akorn_data
 export JAX_COMPILATION_CACHE_DIR=/tmp/jax_cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
-PY=${PY:-python3}
-WHEELS=${WHEELS:-.whl}          # wheels of the packages the device lacks ("none": skip)
-if [ -d "$WHEELS" ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$WHEELS"/*.whl >>"$LOG" 2>&1 || { log "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
 
 if [ "$SCALE" = tiny ]; then
   CFG=configs/sudoku_akorn.py:tiny; STEPS=2; WARM=1; NPUZ=100
@@ -73,13 +65,14 @@ tail -n 5 "$OUT/train_log.txt" >>"$LOG"
 $PY -m experiments.sudoku export --workdir=$RUN --out="$OUT/sudoku_akorn" >>"$LOG" 2>&1
 log "export exited with $?"
 
-# --- 3. voting eval, sized to its time box (results/scripts/sudoku_eval_gpu.py) -----------------
-timeout -k 10 $(( EVAL_S + 20 )) $PY results/scripts/sudoku_eval_gpu.py $CFG $RUN \
-  "$OUT/eval.jsonl" $(( $(date +%s) + EVAL_S )) $NPUZ >/dev/null 2>>"$LOG"
+# --- 3. voting eval of the export, sized to its time box (tools/gpu/sudoku_eval_timeboxed.py) ---
+timeout -k 10 $(( EVAL_S + 20 )) $PY tools/gpu/sudoku_eval_timeboxed.py \
+  --weights="$OUT/sudoku_akorn" --output="$OUT/eval.jsonl" --time_s=$EVAL_S --max_puzzles=$NPUZ \
+  >/dev/null 2>>"$LOG"
 log "eval exited with $?"
 
-# --- 4. speed suite, each (item, dtype) alone (results/scripts/h200_bench.sh) --------------------
+# --- 4. speed suite, each (item, dtype) alone (tools/gpu/h200_bench.sh) -------------------------
 OUT="$OUT" PY=$PY SCALE=$SCALE STEPS=$STEPS WARMUP=$WARM WHEELS="$WHEELS" \
-  DEADLINE=$(( DEADLINE - $(el) )) bash results/scripts/h200_bench.sh
+  DEADLINE=$(( DEADLINE - $(el) )) bash "$(dirname "$0")/h200_bench.sh"
 
 log "done"
