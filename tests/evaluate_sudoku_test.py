@@ -95,11 +95,11 @@ def test_run_starts_shapes_nesting_and_chunking(tiny_model, boards):
 def test_evaluate_voting_tiny_model_keys(tiny_model, boards):
   out = ev.evaluate_voting(tiny_model, *boards, key=jax.random.key(0), steps=2, num_starts=(1, 4),
                            chunk=5)  # the chunk shape of the test above: no new compilation
-  expected = {"acc/K=1", "num_puzzles", "time_s", "puzzles_per_s", "first_chunk_s",
+  expected = {"acc/K=1", "cell_acc/K=1", "num_puzzles", "time_s", "puzzles_per_s", "first_chunk_s",
               "rows_per_s"} | {
       f"oracle/K={k}" for k in (1, 4)} | {f"acc/K={k}/{v}" for k in (1, 4) for v in ev.VOTE_TYPES}
   assert set(out) == expected
-  assert all(0.0 <= out[k] <= 1.0 for k in out if k.startswith(("acc", "oracle")))
+  assert all(0.0 <= out[k] <= 1.0 for k in out if k.startswith(("acc", "cell_acc", "oracle")))
   assert out["num_puzzles"] == NUM and out["puzzles_per_s"] > 0 and out["rows_per_s"] > 0
 
 
@@ -109,6 +109,8 @@ def test_voting_finds_the_low_energy_solution(boards):
                            chunk=13)
   assert out["oracle/K=16"] == 1.0
   assert out["acc/K=1"] < 1.0  # some first starts are wrong, so voting has work to do
+  # A right start has every blank right, a wrong one none (solution % 9 + 1 everywhere).
+  assert out["cell_acc/K=1"] == pytest.approx(out["acc/K=1"])
   for v in ev.VOTE_TYPES:
     assert out[f"acc/K=16/{v}"] == 1.0, v
     assert out[f"acc/K=1/{v}"] == pytest.approx(out["acc/K=1"])

@@ -5,7 +5,7 @@ an evaluator returning scalars and an image) without any model or data of the pa
 
   python -m experiments.train --config=tests/toy.py --workdir=/tmp/toy   (with tests/ on PYTHONPATH)
 
-Used by train_test, checkpoint_test, distributed_test and train_driver_test.
+Used by train_test, restore_test, checkpoint_test, distributed_test and train_driver_test.
 """
 
 from __future__ import annotations

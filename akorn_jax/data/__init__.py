@@ -1,5 +1,9 @@
 """The data layer: every dataset by name, opened as a random-access source of examples.
 
+`open_split(name, config, split)` opens one; a set is also named by one string
+"name/config:split" (`parse_set`, `open_set`, `read_set` for its first N examples as stacked
+arrays), and `from_config(config.data, split)` opens an experiment's dataset.
+
 | name | builder | configs | prepared |
 | --- | --- | --- | --- |
 | sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny | automatically (shipped arrays) |
