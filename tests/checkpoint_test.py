@@ -62,8 +62,8 @@ def test_sigkill_and_restart_continues_the_same_trajectory(tmp_path):
   _wait_for_checkpoint(proc, killed, 4)
   proc.send_signal(signal.SIGKILL)
   proc.wait(timeout=30)
-  _, tree = ckpt_lib.load_latest(killed)
-  assert int(tree["state"]["step"]) < 10  # really interrupted
+  _, state, _ = toy.restore_latest(killed)
+  assert int(state.step) < 10  # really interrupted
   proc = _start(killed)
   out = proc.communicate(timeout=300)[0].decode()
   assert proc.returncode == 0, out[-3000:]
@@ -87,9 +87,9 @@ def test_sigterm_saves_and_exits_zero(tmp_path):
   proc.send_signal(signal.SIGTERM)
   out = proc.communicate(timeout=120)[0].decode()
   assert proc.returncode == 0, out[-3000:]
-  step, tree = ckpt_lib.load_latest(workdir)
-  assert 2 < step < 10 and int(tree["state"]["step"]) == step  # saved where it stopped
-  assert tree["data"]  # with the data position
+  step, state, data_state = toy.restore_latest(workdir)
+  assert 2 < step < 10 and int(state.step) == step  # saved where it stopped
+  assert data_state  # with the data position
 
 
 def test_restore_into_sharded_target(tmp_path):

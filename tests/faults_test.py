@@ -184,13 +184,20 @@ def test_training_resumes_from_the_last_good_step(trained, tmp_path, caplog, kin
 
 
 def test_read_only_restore_falls_back_and_moves_nothing(trained, tmp_path, caplog):
+  config, _ = trained
   workdir = _copy(trained, tmp_path)
   _flip_byte(os.path.join(workdir, ckpt_lib.SUBDIR, "4"))
+  s = loop.setup(config, task_without_eval(config))
+  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=None, read_only=True)
   with caplog.at_level(logging.WARNING):
-    step, tree = ckpt_lib.load_latest(workdir)
-  assert step == 2 and int(tree["state"]["step"]) == 2
+    step, state, _ = checkpointer.restore_latest(s.abstract_state)
+  checkpointer.close()
+  assert step == 2 and int(jax.device_get(state.step)) == 2
   assert "left in place" in caplog.text
   assert _steps(workdir) == [2, 4] and not os.path.exists(os.path.join(workdir, ckpt_lib.BAD_SUBDIR))
+  with pytest.raises(FileNotFoundError, match="No checkpoint"):  # and creates no folder
+    ckpt_lib.Checkpointer(str(tmp_path / "empty"), every_steps=0, max_to_keep=None, read_only=True)
+  assert not os.path.exists(tmp_path / "empty")
 
 
 def test_no_step_restores_refuses_and_moves_nothing(trained, tmp_path):

@@ -31,14 +31,14 @@ def test_restore_reads_ema_or_online_weights_and_the_run_config(tmp_path):
   loop.train_and_evaluate(cfg, workdir, task=toy.toy_task())
   saved = toy.final_params(workdir)  # the whole checkpoint, as saved
   build = toy.toy_task().build_model
-  for ema, prefix in ((True, "['ema']['params']"), (False, "['params']")):
+  for ema, prefix in ((True, "['ema']['params']"), (False, "['params']")):  # keys of final_params
     model, step = restore.load_model(cfg, workdir, build, ema=ema)
     assert step == 3 and model.bn.use_running_average  # eval mode
     np.testing.assert_array_equal(np.asarray(model.fc1.kernel[...]),
-                                  saved[prefix + "['fc1']['kernel']['value']"])
+                                  saved[prefix + "['fc1']['kernel'].value"])
   # The two differ after 3 steps with beta = 0.9, so the check above tells them apart.
-  assert not np.allclose(saved["['ema']['params']['fc1']['kernel']['value']"],
-                         saved["['params']['fc1']['kernel']['value']"])
+  assert not np.allclose(saved["['ema']['params']['fc1']['kernel'].value"],
+                         saved["['params']['fc1']['kernel'].value"])
   assert restore.read_config(workdir).to_dict() == cfg.to_dict()
   with pytest.raises(FileNotFoundError, match="No checkpoint"):
     restore.load_model(cfg, str(tmp_path / "empty"), build)

@@ -21,6 +21,8 @@ import numpy as np
 import optax
 
 from akorn_jax.train import checkpoint as ckpt_lib
+from akorn_jax.train import loop
+from akorn_jax.train import state as state_lib
 from akorn_jax.train.task import Task
 
 DIM, HIDDEN, CLASSES, N = 6, 10, 3, 40
@@ -123,11 +125,20 @@ def from_config(config: ml_collections.ConfigDict) -> Task:
   return toy_task()
 
 
+def restore_latest(workdir: str) -> tuple[int, state_lib.TrainState, dict]:
+  """(step, train state, data position) of the latest checkpoint of a toy run in `workdir`."""
+  ckpt = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=None)
+  step = ckpt.latest_step()
+  assert step is not None, f"no checkpoint in {workdir}"
+  state, data_state = ckpt.restore(step, loop.setup(toy_config(), toy_task()).abstract_state)
+  ckpt.close()
+  return step, state, data_state
+
+
 def final_params(workdir: str) -> dict:
   """Flat {path: numpy array} of the latest checkpoint's params and EMA."""
-  _, tree = ckpt_lib.load_latest(workdir)
-  flat = jax.tree_util.tree_flatten_with_path(
-      {"params": tree["state"]["params"], "ema": tree["state"]["ema"]})[0]
+  _, state, _ = restore_latest(workdir)
+  flat = jax.tree_util.tree_flatten_with_path({"params": state.params, "ema": state.ema})[0]
   return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
 
 

@@ -37,8 +37,8 @@ def test_eight_devices_and_fsdp_match_one_device(tmp_path):
   # Training moved the params and the BatchNorm statistics (so the comparison above has teeth).
   init = loop.setup(toy.toy_config(), toy.toy_task()).init_fn()
   assert not np.allclose(np.asarray(init.params["fc1"]["kernel"][...]),
-                         one["['params']['fc1']['kernel']['value']"], atol=1e-3)
-  assert not np.allclose(one["['ema']['rest']['bn']['mean']['value']"], 0.0, atol=1e-3)
+                         one["['params']['fc1']['kernel'].value"], atol=1e-3)
+  assert not np.allclose(one["['ema']['rest']['bn']['mean'].value"], 0.0, atol=1e-3)
 
   # FSDP: params and their Adam moments split over 'fsdp', same trajectory.
   cfg = toy.toy_config(**{"mesh.fsdp": 2})

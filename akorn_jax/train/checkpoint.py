@@ -43,7 +43,7 @@ _UNSUMMED = ("_CHECKPOINT_METADATA", "commit_success.txt")
 _ORBAX_TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax writes a step here, then renames it
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
   """No checkpoint of a workdir restores; the message names every step and why."""
 
 
@@ -292,34 +292,6 @@ class Checkpointer:
 def _args(abstract_state: Any) -> ocp.args.Composite:
   return ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
                             data=ocp.args.JsonRestore())
-
-
-def load_latest(workdir: str) -> tuple[int, dict[str, Any]]:
-  """(step, tree) of the newest checkpoint of `workdir` that restores, as saved (nested dicts of
-  arrays), for evaluators and tests that have no model at hand. Read-only (see `Checkpointer`).
-
-  Raises:
-    FileNotFoundError: when `workdir` holds no checkpoint.
-    CheckpointError: when none restores.
-  """
-  checkpointer = Checkpointer(workdir, every_steps=0, max_to_keep=None, read_only=True)
-  mngr = checkpointer._mngr  # pylint: disable=protected-access
-  # Onto this process's first device, whatever the topology that saved it (another mesh, hosts).
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-
-  def args(step: int) -> ocp.args.Composite:
-    return _args(jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                              mngr.item_metadata(step).state))
-
-  try:
-    found = _restore_newest(mngr, checkpointer.workdir, args, move_aside=False)
-  finally:
-    mngr.close()
-  if found is None:
-    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, SUBDIR)}; train first or "
-                            "pass the workdir of a finished run.")
-  step, out = found
-  return step, {"state": out.state, "data": out.data}
 
 
 def restore_subtree(workdir: str, target: Any) -> tuple[int, Any]:
