@@ -181,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   export = commands.add_parser("export", help="export a run's EMA weights (npz + config + SHA256SUMS)")
   for p in (solve, export):
     p.add_argument("--workdir", help="training run to load the latest EMA weights from")
-    p.add_argument("--config", help="the run's config file[:variant] when the workdir has no saved config")
+    p.add_argument("--config",
+                   help="the run's config file[:variant] when the workdir has no saved config")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="file with one puzzle per line")
   solve.add_argument("--K", type=int, default=64, help="random starts per puzzle (default 64)")

@@ -109,8 +109,14 @@ def test_voting_finds_the_low_energy_solution(boards):
                            chunk=13)
   assert out["oracle/K=16"] == 1.0
   assert out["acc/K=1"] < 1.0  # some first starts are wrong, so voting has work to do
-  # A right start has every blank right, a wrong one none (solution % 9 + 1 everywhere).
-  assert out["cell_acc/K=1"] == pytest.approx(out["acc/K=1"])
+  # A right start has every blank right, a wrong one none (solution % 9 + 1 everywhere): the
+  # blank-cell accuracy is the blank-weighted share of puzzles whose first start is right.
+  preds, _ = ev.run_starts(model, boards[0], key=jax.random.key(1), steps=3, num_starts=1,
+                           vote_types=("confidence",))
+  right = np.all(preds[:, 0] == boards[1], axis=(1, 2))
+  blanks = np.sum(boards[0] == 0, axis=(1, 2))
+  assert 0 < right.sum() < len(right)
+  assert out["cell_acc/K=1"] == pytest.approx(float((right * blanks).sum() / blanks.sum()))
   for v in ev.VOTE_TYPES:
     assert out[f"acc/K=16/{v}"] == 1.0, v
     assert out[f"acc/K=1/{v}"] == pytest.approx(out["acc/K=1"])
