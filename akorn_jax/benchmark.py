@@ -48,8 +48,8 @@ class Item:
   Attributes:
     name: suite name, e.g. "sudoku_train".
     mode: "train" (the trainer's step) or "eval" (the jitted forward pass).
-    config: config module under configs/, e.g. "clevrtex_akorn".
-    config_arg: the argument of its `get_config`, e.g. "L=2".
+    config: built-in config name (configs/), e.g. "clevrtex_akorn".
+    config_arg: its option string, e.g. "L=2".
     sizes: `Size` per scale.
   """
   name: str
@@ -57,6 +57,11 @@ class Item:
   config: str
   config_arg: str | None
   sizes: dict[str, Size]
+
+  @property
+  def spec(self) -> str:
+    """The config spec for `config_loader.load`, e.g. "clevrtex_akorn:L=2"."""
+    return f"{self.config}:{self.config_arg}" if self.config_arg else self.config
 
 
 # BENCHMARKS.md §1. Object items count B as views: SimCLR sees B views made from B/2 images.
@@ -148,7 +153,7 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
 
   Args:
     item: the suite entry.
-    base: `configs/<item.config>.get_config(item.config_arg)`.
+    base: the item's built-in config, `config_loader.load(item.spec)`.
     scale: "full", "cpu" or "tiny".
     dtype: compute dtype of couplings and convolutions, "float32" or "bfloat16".
     remat: rematerialise the Kuramoto steps in the backward pass.
@@ -178,7 +183,6 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
   config.data.batch_size = size.batch // 2 if config.task == "objects" else size.batch
   if size.imsize is not None:
     config.model.imsize = size.imsize
-    config.data.image_size = size.imsize
   if config.task == "classification":
     # The reference augments CIFAR (AugMix etc.) in its CPU data loader, outside the timed step.
     config.data.augment = False

@@ -6,6 +6,9 @@ so an override of a key that does not exist fails at once.
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import ml_collections
 
 
@@ -54,6 +57,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.train.log_every = 50
   c.train.eval_every = 0      # 0: evaluate only at the end
   c.train.log_images = True
+  c.train.profile_steps = ""  # "A:B": a jax profiler trace of the steps after A up to B, in tb/
 
   # --- checkpoint ---------------------------------------------------------------------------------
   c.checkpoint = ml_collections.ConfigDict()
@@ -75,13 +79,96 @@ def steps_for_epochs(epochs: int, num_examples: int, batch_size: int) -> int:
   return epochs * (num_examples // batch_size)
 
 
-def parse_arg(arg: str | None, allowed: set[str]) -> dict[str, str]:
-  """Parses a config argument "a,b=1" into {"a": "", "b": "1"}; unknown variants are an error."""
-  out = {}
-  for part in filter(None, (arg or "").split(",")):
-    name, _, value = part.partition("=")
-    if name not in allowed:
-      raise ValueError(f"Unknown config variant {name!r} in {arg!r}; expected some of "
-                       f"{sorted(allowed)} (comma-separated).")
-    out[name] = value
-  return out
+def parse_step_range(text: str) -> tuple[int, int]:
+  """"A:B" -> (A, B), 0 <= A < B: the steps after step A up to step B (e.g. "10:15", 5 steps).
+
+  Raises:
+    ValueError: naming the text and the expected form.
+  """
+  a, sep, b = text.partition(":")
+  try:
+    start, stop = int(a), int(b)
+  except ValueError:
+    start = stop = -1
+  if not sep or not 0 <= start < stop:
+    raise ValueError(f"Step range {text!r}; expected A:B with 0 <= A < B, e.g. 10:15 for the "
+                     "5 steps after step 10.")
+  return start, stop
+
+
+class ConfigArgs(types.SimpleNamespace):
+  """The typed options of a config argument, e.g. `ConfigArgs(tiny=True, L=2)`."""
+
+
+def parse_arg(arg: str | None, **options: Any) -> ConfigArgs:
+  """Parses the `:arg` of a config spec ("tiny", "L=2", "conv,tiny") into typed values.
+
+  Each keyword names one option; its default gives the option's type:
+    * False: a switch, on when named ("tiny"; "tiny=true"/"tiny=false" also work);
+    * an int, float or str: a value of that type ("steps=32");
+    * a tuple: one of these values, the first is the default ("L=2" with L=(1, 2)).
+  Options are comma-separated; options not named keep their default.
+
+  Example:
+    >>> parse_arg("tiny,L=2", tiny=False, L=(1, 2))
+    ConfigArgs(tiny=True, L=2)
+
+  Raises:
+    ValueError: naming an unknown option or a bad value, and listing what is allowed.
+  """
+  values = {name: (default[0] if isinstance(default, tuple) else default)
+            for name, default in options.items()}
+  seen = set()
+  for part in filter(None, (p.strip() for p in (arg or "").split(","))):
+    name, has_value, text = part.partition("=")
+    if name not in options:
+      raise ValueError(f"Unknown config option {name!r} in {arg!r}; this config accepts "
+                       f"{_describe(options)} (comma-separated, e.g. {_example(options)!r}).")
+    if name in seen:
+      raise ValueError(f"Config option {name!r} is given twice in {arg!r}.")
+    seen.add(name)
+    values[name] = _convert(name, options[name], text if has_value else None, arg)
+  return ConfigArgs(**values)
+
+
+def _convert(name: str, default: Any, text: str | None, arg: str) -> Any:
+  """The value of option `name` written as `text` (None: named without '=')."""
+  if isinstance(default, bool):
+    if text is None or text.lower() in ("true", "1"):
+      return True
+    if text.lower() in ("false", "0"):
+      return False
+    raise ValueError(f"Bad value {text!r} for switch {name!r} in {arg!r}; write {name!r} alone "
+                     f"(or {name}=true / {name}=false).")
+  if text is None:
+    raise ValueError(f"Config option {name!r} in {arg!r} needs a value, e.g. "
+                     f"'{name}={default[0] if isinstance(default, tuple) else default}'.")
+  if isinstance(default, tuple):
+    for choice in default:
+      if text == str(choice):
+        return choice
+    raise ValueError(f"Bad value {text!r} for {name!r} in {arg!r}; expected one of "
+                     f"{', '.join(map(str, default))}.")
+  try:
+    return type(default)(text)
+  except ValueError:
+    raise ValueError(f"Bad value {text!r} for {name!r} in {arg!r}; expected "
+                     f"{'an' if type(default) is int else 'a'} {type(default).__name__}.") from None
+
+
+def _describe(options: dict[str, Any]) -> str:
+  """"tiny, cpu, L=1|2, steps=<int>" for the error messages."""
+  out = []
+  for name, default in options.items():
+    if isinstance(default, bool):
+      out.append(name)
+    elif isinstance(default, tuple):
+      out.append(f"{name}={'|'.join(map(str, default))}")
+    else:
+      out.append(f"{name}=<{type(default).__name__}>")
+  return ", ".join(out) if out else "no options"
+
+
+def _example(options: dict[str, Any]) -> str:
+  switches = [n for n, d in options.items() if isinstance(d, bool)]
+  return switches[0] if switches else next(iter(options), "")

@@ -173,8 +173,3 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
   if return_states:
     aux["states"] = states
   return x_final, aux
-
-
-def reference_energies(energies: jax.Array) -> jax.Array:
-  """The reference implementation's energy list [0, E(x_0), …, E(x_{T-1})] from ours ([T+1, B])."""
-  return jnp.concatenate([jnp.zeros_like(energies[:1]), energies[:-1]], axis=0)

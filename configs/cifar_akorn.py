@@ -1,17 +1,17 @@
 """CIFAR-10 AKOrN (SPEC §4.6, §5.3): n 2, ch 64/128/256, T 3, conv J k 9/7/5, BN readouts.
 
 Run (needs CIFAR-10 prepared as array_record, see README):
-  python -m experiments.train --config=configs/cifar_akorn.py --workdir=runs/cifar
-  python -m experiments.evaluate --config=configs/cifar_akorn.py --workdir=runs/cifar --robustness
+  akorn-train --config=cifar_akorn --workdir=runs/cifar
+  akorn-evaluate --workdir=runs/cifar --robustness
 Paper: about 91% clean, 59% AutoAttack (eps 8/255), ECE 1.3-1.4% on CIFAR-10-C; not yet reproduced
-here (no dataset offline). Variant `tiny` (ch 8, T 1; runs on tfds mock data in tests).
+here (no dataset offline). Option `tiny` (ch 8, T 1; runs on tfds mock data in tests).
 """
 
 from akorn_jax import config_base
 
 
 def get_config(arg: str | None = None):
-  v = config_base.parse_arg(arg, {"tiny"})
+  v = config_base.parse_arg(arg, tiny=False)
   c = config_base.base_config("classification")
 
   # --- data ---------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ def get_config(arg: str | None = None):
                         "pixelate", "jpeg_compression")
   c.eval.corruption_severities = (1, 2, 3, 4, 5)
 
-  if "tiny" in v:
+  if v.tiny:
     c.model.ch = 8
     c.model.steps = 1
     c.data.batch_size = 8

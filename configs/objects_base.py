@@ -1,15 +1,24 @@
 """Shared settings of the object-discovery experiments (SPEC §4.1, §5.1, §6.1); not a config itself.
 
-Each dataset file calls `object_config(...)` with the per-run values of the table in SPEC §4.1.
+Each dataset file calls `object_config(...)` with the per-run values of the table in SPEC §4.1 and
+the model: "akorn" (needs connectivity, ksize and c_norm) or "itrsa" (the ViT baseline whose
+attention repeats T times).
 """
+
+import ml_collections
 
 from akorn_jax import config_base
 
+MODELS = ("akorn", "itrsa")
+
 
 def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: int, ch: int,
-                  psize: int, epochs: int, c_norm: str, ksize: int, num_clusters: int,
-                  connectivity: str = "attn", num_layers: int = 1, batch_size: int = 256,
-                  lr: float = 1e-3, tiny: bool = False, cpu: bool = False):
+                  psize: int, epochs: int, num_clusters: int, model: str = "akorn",
+                  connectivity: str = "attn", ksize: int = 1, c_norm: str = "none",
+                  num_layers: int = 1, batch_size: int = 256, lr: float = 1e-3,
+                  tiny: bool = False, cpu: bool = False) -> ml_collections.ConfigDict:
+  if model not in MODELS:
+    raise ValueError(f"model={model!r}; expected one of {MODELS}.")
   c = config_base.base_config("objects")
 
   # --- data ---------------------------------------------------------------------------------------
@@ -17,26 +26,28 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.data.config = builder_config
   c.data.batch_size = batch_size     # images per step; the SimCLR loss sees 2x as many views
   c.data.eval_batch_size = 250
-  c.data.image_size = imsize
 
   # --- model ---------------------------------------------------------------------------------------
-  c.model.name = "object_akorn"
-  c.model.n = 4
+  c.model.name = "object_akorn" if model == "akorn" else "object_vit"
   c.model.ch = ch
   c.model.num_layers = num_layers
   c.model.steps = 8
   c.model.psize = psize
   c.model.imsize = imsize
-  c.model.connectivity = connectivity
-  c.model.ksize = ksize
   c.model.heads = 8
-  c.model.gta = True
-  c.model.c_norm = c_norm
-  # Reference γ = 1 with the Identity-Ω quirk == our γ = 0.5 exactly (SPEC §1.3, §10).
-  c.model.gamma = 0.5
-  c.model.use_omega = False
   c.model.attn_impl = ""
-  c.model.remat = False
+  if model == "akorn":
+    c.model.n = 4
+    c.model.connectivity = connectivity
+    c.model.ksize = ksize
+    c.model.gta = True
+    c.model.c_norm = c_norm
+    # Reference γ = 1 with the Identity-Ω quirk == our γ = 0.5 exactly (SPEC §1.3, §10).
+    c.model.gamma = 0.5
+    c.model.use_omega = False
+    c.model.remat = False
+  else:
+    c.model.gta = False
 
   # --- optim: Adam, constant LR, no clipping; EMA 0.998 -------------------------------------------
   c.optim.lr = lr

@@ -1,21 +1,22 @@
 """Tetrominoes AKOrN (SPEC §4.1): attention (default) or `conv` (k 5), ch 128, psize 4, 32 px.
 
-Run: python -m experiments.train --config=configs/tetrominoes_akorn.py --workdir=runs/tetro
-     python -m experiments.evaluate --config=configs/tetrominoes_akorn.py --workdir=runs/tetro
+Run: akorn-train --config=tetrominoes_akorn --workdir=runs/tetro
+     akorn-evaluate --workdir=runs/tetro
 Reference (DeepMind Tetrominoes): attn FG-ARI 88.6 / MBO 56.4 (93.1 up-tiled x4); conv 76.4 / 51.9.
 Defaults train on our generated stand-in `tetrominoes_generated`; use
 `--config.data.name=multi_object --config.data.config=tetrominoes` for the real TFRecords.
-Variants: `conv`, `tiny`, `cpu` (ch 64, batch 32, 1,500 steps: what a 2-core CPU trains in
-~15 minutes), comma-separated, e.g. `:conv,tiny`.
+Options: `conv`, `tiny`, `cpu` (ch 64, batch 32, 1,500 steps: what a 2-core CPU trains in
+~15 minutes), comma-separated, e.g. `tetrominoes_akorn:conv,tiny`.
 """
 
 from akorn_jax import config_base
-from configs.objects_base import object_config
+
+from .objects_base import object_config
 
 
 def get_config(arg: str | None = None):
-  v = config_base.parse_arg(arg, {"conv", "tiny", "cpu"})
+  v = config_base.parse_arg(arg, conv=False, tiny=False, cpu=False)
   return object_config(dataset="tetrominoes_generated", builder_config="full", imsize=32,
                        num_train=60000, ch=128, psize=4, epochs=50, c_norm="none", ksize=5,
-                       num_clusters=4, connectivity="conv" if "conv" in v else "attn",
-                       tiny="tiny" in v, cpu="cpu" in v)
+                       num_clusters=4, connectivity="conv" if v.conv else "attn",
+                       tiny=v.tiny, cpu=v.cpu)

@@ -1,7 +1,7 @@
 """Speed suite (BENCHMARKS.md §1): one JSON line per item on stdout, logs on stderr.
 
-  python -m experiments.benchmark --suite=all --scale=cpu --steps=5 --warmup=2
-  python -m experiments.benchmark --suite=clevrtex_L1_train,sudoku_train --scale=full \
+  akorn-benchmark --suite=all --scale=cpu --steps=5 --warmup=2
+  akorn-benchmark --suite=clevrtex_L1_train,sudoku_train --scale=full \
       --dtype=bfloat16 --profile_dir=/tmp/prof
 
 Items: sudoku_train, sudoku_eval_T128, clevrtex_L1_train, clevrtex_L2_train, tetro_conv_train,
@@ -11,7 +11,6 @@ peak-memory counter (`peak_mem_gb`) belong to that item alone. Results: results/
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ from collections.abc import Sequence
 import ml_collections
 from absl import app, flags, logging
 
-from akorn_jax import benchmark
+from akorn_jax import benchmark, commands, config_loader
 
 _SUITE = flags.DEFINE_list("suite", None, "Comma-separated items, or 'all'.", required=True)
 _SCALE = flags.DEFINE_enum("scale", "full", benchmark.SCALES, "Problem sizes (BENCHMARKS.md §1).")
@@ -37,8 +36,8 @@ _DEVICES = flags.DEFINE_integer("devices", 1, "Data-parallel mesh over the first
 
 
 def base_config(item: benchmark.Item) -> ml_collections.ConfigDict:
-  """The reference experiment config of `item` (configs/<item.config>.py)."""
-  return importlib.import_module(f"configs.{item.config}").get_config(item.config_arg)
+  """The reference experiment config of `item` (a built-in config)."""
+  return config_loader.load(item.spec)
 
 
 def run_item(name: str, *, scale: str, dtype: str = "float32", steps: int = 20, warmup: int = 3,
@@ -69,7 +68,7 @@ def main(argv: Sequence[str]) -> None:
     benchmark.get_item(name)  # fail on a typo before spending minutes on the others
   if len(names) > 1:
     failed = [name for name in names if subprocess.run(
-        [sys.executable, "-m", "experiments.benchmark", *_item_flags(name)]).returncode]
+        [sys.executable, "-m", __spec__.name, *_item_flags(name)]).returncode]
     if failed:
       raise SystemExit(f"Benchmark items failed: {failed} (see the log above).")
     return
@@ -80,5 +79,10 @@ def main(argv: Sequence[str]) -> None:
   print(json.dumps(record), flush=True)
 
 
+def cli() -> None:
+  """The `akorn-benchmark` command."""
+  app.run(main, flags_parser=commands.parse_flags)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  cli()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from akorn_jax import commands
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo_sudoku", "Where the demo run lives.")
 _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny config's).")
@@ -22,24 +24,22 @@ _STEPS = flags.DEFINE_integer("steps", None, "Training steps (default: the tiny 
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # keep the demo's output to what it explains
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import data, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import config_loader, data, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
-  from configs import sudoku_akorn  # pylint: disable=g-import-not-at-top
 
-  print("== 1. The reference Sudoku AKOrN (configs/sudoku_akorn.py) ==")
-  full = sudoku_akorn.get_config()
+  print("== 1. The reference Sudoku AKOrN (built-in config sudoku_akorn) ==")
+  full = config_loader.load("sudoku_akorn")
   params = restore.count_params(restore.abstract_model(full))
-  print(json.dumps({"config": "configs/sudoku_akorn.py", "params": params}))
+  print(json.dumps({"config": "sudoku_akorn", "params": params}))
 
   print("\n== 2. Energy of each Kuramoto step of a small AKOrN on a generated puzzle ==")
-  config = sudoku_akorn.get_config("tiny")
+  config = config_loader.load("sudoku_akorn:tiny")
   if _STEPS.value is not None:
     config.train.num_steps = _STEPS.value
   config.lock()
@@ -70,10 +70,15 @@ def main(argv):
   print("\n== 4. Solving an example puzzle with the checkpoint shipped in the package ==")
   print("(the reference configuration trained on an H200, results/sudoku.md; the check below")
   print(" verifies the model's answer with the rules, never falling back to an exact solver.)")
-  from experiments import sudoku as sudoku_cli  # pylint: disable=g-import-not-at-top
+  from . import sudoku as sudoku_cli  # pylint: disable=g-import-not-at-top
   code = sudoku_cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=16"])
-  print(f"(python -m experiments.sudoku solve ... exited with {code}: 0 = solved, 1 = not solved)")
+  print(f"(akorn-sudoku solve ... exited with {code}: 0 = solved, 1 = not solved)")
+
+
+def cli() -> None:
+  """The `akorn-demo` command."""
+  app.run(main, flags_parser=commands.parse_flags)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli()

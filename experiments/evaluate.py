@@ -1,8 +1,10 @@
 """Evaluates a trained run (EMA weights) and writes one JSON file of results.
 
-  python -m experiments.evaluate --config=configs/sudoku_akorn.py --workdir=runs/sudoku
-  python -m experiments.evaluate --config=configs/tetrominoes_akorn.py --workdir=runs/tetro
-  python -m experiments.evaluate --config=configs/cifar_akorn.py --workdir=runs/cifar --robustness
+  akorn-evaluate --workdir=runs/sudoku                 (the run's own config, W/config.json)
+  akorn-evaluate --workdir=runs/sudoku --config.eval.num_puzzles=100     (with an override)
+  akorn-evaluate --workdir=runs/cifar --robustness
+  akorn-evaluate --workdir=runs/tetro --config=tetrominoes_akorn:tiny    (another config)
+(`python -m experiments.evaluate ...` in a checkout is the same command.)
 
 Load, run, write: the latest EMA weights of the run (akorn_jax.train.restore), the task's evaluator
 built from the config (akorn_jax.tasks.get_evaluator; the trainer's periodic evaluation is its
@@ -21,9 +23,12 @@ import os
 import time
 
 from absl import app, flags
-from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+from akorn_jax import commands, config_loader
+
+_CONFIG = config_loader.config_flag(help_string=(
+    "Default: the run's own <workdir>/config.json. Else a built-in name[:arg], a file.py[:arg] or a "
+    "config.json. Override keys with --config.a.b=value."))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory with checkpoints.", required=True)
 _ROBUSTNESS = flags.DEFINE_bool("robustness", False, "Classification: attacks and corruptions.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON output path (default <workdir>/eval_<step>.json).")
@@ -79,5 +84,18 @@ def main(argv):
   print(json.dumps(result))
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+  """Without --config, the config is the run's own <workdir>/config.json (overrides still apply)."""
+  workdir = commands.flag_spec(argv[1:], "workdir")
+  if commands.flag_spec(argv[1:], "config") is None and workdir:
+    argv = [argv[0], f"--config={os.path.join(workdir, 'config.json')}", *argv[1:]]
+  return commands.parse_flags(argv)
+
+
+def cli() -> None:
+  """The `akorn-evaluate` command."""
+  app.run(main, flags_parser=_parse_flags)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  cli()

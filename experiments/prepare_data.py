@@ -1,10 +1,10 @@
 """Prepares a dataset as array_record once (no TensorFlow needed).
 
-  python -m experiments.prepare_data --dataset=tetrominoes_generated/full
-  python -m experiments.prepare_data --dataset=clevrtex/full --manual_dir=/data/clevrtex
-  python -m experiments.prepare_data --dataset=multi_object/clevr6 --manual_dir=/data/multi_object
-  python -m experiments.prepare_data --dataset=sudoku_satnet --manual_dir=/data/satnet
-  python -m experiments.prepare_data --dataset=sudoku_rrn --manual_dir=/data/sudoku-rrn
+  akorn-prepare-data --dataset=tetrominoes_generated/full
+  akorn-prepare-data --dataset=clevrtex/full --manual_dir=/data/clevrtex
+  akorn-prepare-data --dataset=multi_object/clevr6 --manual_dir=/data/multi_object
+  akorn-prepare-data --dataset=sudoku_satnet --manual_dir=/data/satnet
+  akorn-prepare-data --dataset=sudoku_rrn --manual_dir=/data/sudoku-rrn
 
 The list of datasets and what each manual directory must hold: akorn_jax/data/__init__.py and the
 builder docstrings. Generated datasets are also prepared automatically on first use.
@@ -12,7 +12,7 @@ builder docstrings. Generated datasets are also prepared automatically on first 
 
 from absl import app, flags
 
-from akorn_jax import data
+from akorn_jax import commands, data
 
 _DATASET = flags.DEFINE_string("dataset", None, "name[/config], e.g. clevrtex/full.", required=True)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default $AKORN_DATA_DIR or "
@@ -30,5 +30,10 @@ def main(argv):
           f"{split}: {info.num_examples} examples in {builder.data_dir}")
 
 
+def cli() -> None:
+  """The `akorn-prepare-data` command."""
+  app.run(main, flags_parser=commands.parse_flags)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  cli()

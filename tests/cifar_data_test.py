@@ -20,7 +20,7 @@ def test_sources_with_mock_data(tmp_path):
       ex = src[4]
       assert set(ex) == {"image", "label"}
       assert ex["image"].shape == (32, 32, 3) and ex["image"].dtype == np.uint8
-      assert ex["label"].dtype == np.int32 and 0 <= int(ex["label"]) < cifar.NUM_CLASSES
+      assert ex["label"].dtype == np.int32 and 0 <= int(ex["label"]) < 10
       np.testing.assert_array_equal(src[-1]["image"], ex["image"])
       with pytest.raises(IndexError):
         src[5]
@@ -60,48 +60,3 @@ def test_train_augment_shape_range_and_determinism():
   u8 = np.asarray(jnp.round(x * 255), np.uint8)
   np.testing.assert_allclose(cifar.train_augment(jax.random.key(1), u8),
                              cifar.train_augment(jax.random.key(1), u8 / np.float32(255)), atol=1e-6)
-
-
-def test_augmix_per_image_and_in_range():
-  x = _images(3)
-  out = cifar.augmix(jax.random.key(0), x)
-  assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
-  # Each image gets its own ops: identical inputs give different outputs.
-  same = jnp.broadcast_to(x[:1], x.shape)
-  out = np.asarray(cifar.augmix(jax.random.key(0), same))
-  assert np.abs(out[0] - out[1]).max() > 1e-3
-
-
-def _op(name):
-  return lambda image, m: cifar.augmix_op(name, image, m)
-
-
-def test_augmix_ops_against_direct_computations():
-  img = _images(4)[0]
-  np.testing.assert_allclose(_op("solarize")(img, jnp.float32(0.5)),
-                             np.where(img >= 0.5, 1 - img, img), atol=1e-7)
-  q = np.clip(np.round(np.asarray(img) * 255), 0, 255).astype(np.int32)
-  np.testing.assert_allclose(_op("posterize")(img, jnp.float32(3)), (q & 0b11100000) / 255, atol=1e-7)
-  ac = np.asarray(_op("autocontrast")(img * 0.5 + 0.2, 0.0))
-  np.testing.assert_allclose(ac.min(axis=(0, 1)), 0, atol=1e-6)
-  np.testing.assert_allclose(ac.max(axis=(0, 1)), 1, atol=1e-6)
-  # Whole-pixel translation is an exact shift with zero fill.
-  t = np.asarray(_op("translate_x")(img, jnp.float32(2.7)))
-  np.testing.assert_allclose(t[:, 2:], img[:, :-2], atol=1e-6)
-  np.testing.assert_array_equal(t[:, :2], 0)
-  # Zero magnitude is the identity for every geometric op; 180 degrees flips both axes.
-  for name in ("rotate", "shear_x", "shear_y", "translate_y"):
-    np.testing.assert_allclose(_op(name)(img, jnp.float32(0)), img, atol=1e-6)
-  np.testing.assert_allclose(_op("rotate")(img, jnp.float32(180)), img[::-1, ::-1], atol=1e-5)
-  np.testing.assert_allclose(_op("sharpness")(img, jnp.float32(0)), img, atol=1e-7)
-
-
-def test_equalize_flattens_histogram():
-  # A low-contrast ramp: equalisation spreads it over the full range with a near-uniform histogram.
-  ramp = jnp.broadcast_to(jnp.linspace(0.3, 0.5, 32)[None, :, None], (32, 32, 3))
-  out = np.asarray(_op("equalize")(ramp, 0.0))
-  assert out.min() < 0.05 and out.max() > 0.95
-  assert np.all(np.diff(out[0, :, 0]) >= 0)  # monotone map
-  # Constant image: nothing to equalise.
-  const = jnp.full((8, 8, 3), 0.4)
-  np.testing.assert_allclose(_op("equalize")(const, 0.0), const)

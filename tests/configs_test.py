@@ -1,5 +1,6 @@
-"""Every config file builds, for every variant, and its model has the reference parameter count of
-tests/param_counts.py, the numbers README.md quotes."""
+"""The built-in configs and their loader: every config builds for every option and has the
+reference parameter count of tests/param_counts.py (the numbers README.md quotes); one loader for
+names, files and a run's config.json; typed options."""
 
 import glob
 import json
@@ -10,8 +11,7 @@ import sys
 
 import pytest
 
-from akorn_jax import tasks
-from akorn_jax.config_base import parse_arg
+from akorn_jax import config_base, config_loader, tasks
 from akorn_jax.train import restore
 from param_counts import PARAMS
 
@@ -19,16 +19,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = ("data", "model", "optim", "ema", "train", "checkpoint", "mesh", "eval")
 
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
-               if not p.endswith(("__init__.py", "objects_base.py")))
+               if not p.endswith(("__init__.py", "_base.py")))
 
 
 def _get(name, arg):
-  module = __import__(f"configs.{name}", fromlist=["get_config"])
-  return module.get_config(arg)
+  return config_loader.load(f"{name}:{arg}" if arg else name)
 
 
 def test_every_reference_config_is_listed():
-  assert {name for name, _ in PARAMS} == set(FILES)
+  assert {name for name, _ in PARAMS} == set(FILES) == set(config_loader.builtin_names())
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -57,14 +56,58 @@ def test_readme_table_quotes_the_reference_counts():
   assert sorted(quoted) == sorted(PARAMS.values())
 
 
-def test_unknown_variant_is_a_clear_error():
-  with pytest.raises(ValueError, match="Unknown config variant 'tinny'"):
-    parse_arg("tinny", {"tiny"})
+def test_options_are_typed_and_bad_ones_are_named():
+  assert config_base.parse_arg("tiny,L=2", tiny=False, L=(1, 2)) == config_base.ConfigArgs(
+      tiny=True, L=2)
+  assert config_base.parse_arg(None, tiny=False, steps=16).steps == 16
+  assert config_base.parse_arg("steps=32", steps=16).steps == 32
+  with pytest.raises(ValueError, match=r"Unknown config option 'tinny'.*accepts tiny, L=1\|2"):
+    config_base.parse_arg("tinny", tiny=False, L=(1, 2))
+  with pytest.raises(ValueError, match="Bad value '3' for 'L'.*one of 1, 2"):
+    config_base.parse_arg("L=3", L=(1, 2))
+  with pytest.raises(ValueError, match="Bad value 'x' for 'steps'.*an int"):
+    config_base.parse_arg("steps=x", steps=16)
+  with pytest.raises(ValueError, match="given twice"):
+    config_base.parse_arg("tiny,tiny", tiny=False)
+
+
+def test_loader_names_the_bad_spec():
+  with pytest.raises(ValueError, match=r"Config 'clevrtex_akorn:L=3': Bad value '3' for 'L'"):
+    config_loader.load("clevrtex_akorn:L=3")
+  with pytest.raises(ValueError, match="no built-in config 'sudoku_akron'.*did you mean sudoku_akorn"):
+    config_loader.load("sudoku_akron")
+  with pytest.raises(ValueError, match="no config file 'nope/x.py'"):
+    config_loader.load("nope/x.py")
+
+
+def test_name_file_and_saved_json_give_the_same_config(tmp_path):
+  by_name = config_loader.load("sudoku_akorn:tiny")
+  by_path = config_loader.load(os.path.join(ROOT, "configs", "sudoku_akorn.py") + ":tiny")
+  assert by_name.to_dict() == by_path.to_dict()
+  saved = tmp_path / "config.json"
+  saved.write_text(by_name.to_json_best_effort())
+  assert json.loads(config_loader.load(str(saved)).to_json()) == json.loads(by_name.to_json())
+  # A user's own file builds on a built-in config through the loader.
+  mine = tmp_path / "mine.py"
+  mine.write_text("from akorn_jax import config_loader\n"
+                  "def get_config(arg=None):\n"
+                  "  c = config_loader.load('sudoku_akorn:tiny')\n"
+                  "  c.model.ch = int(arg or 16)\n"
+                  "  return c\n")
+  assert config_loader.load(f"{mine}:32").model.ch == 32
+  assert config_loader.load(str(mine)).model.ch == 16
+
+
+def test_validate_rejects_impossible_settings():
+  c = config_loader.load("sudoku_akorn:tiny")
+  c.data.batch_size = 0
+  with pytest.raises(ValueError, match="batch_size=0"):
+    config_loader.validate(c)
 
 
 def test_dry_run_prints_one_json_line():
   out = subprocess.run(
-      [sys.executable, "-m", "experiments.train", "--config=configs/tetrominoes_akorn.py:conv",
+      [sys.executable, "-m", "experiments.train", "--config=tetrominoes_akorn:conv",
        "--dry_run"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
   lines = [l for l in out.stdout.splitlines() if l.strip()]
-  assert json.loads(lines[-1]) == {"config": "configs/tetrominoes_akorn.py:conv", "params": 613_888}
+  assert json.loads(lines[-1]) == {"config": "tetrominoes_akorn:conv", "params": 613_888}

@@ -235,5 +235,5 @@ def test_reliability_diagram_writes_png(tmp_path):
 
 
 def test_cifar_config_evaluates_every_implemented_corruption():
-  from configs import cifar_akorn  # pylint: disable=g-import-not-at-top
-  assert tuple(sorted(cifar_akorn.get_config().eval.corruptions)) == tuple(sorted(cr.CORRUPTIONS))
+  from akorn_jax import config_loader  # pylint: disable=g-import-not-at-top
+  assert tuple(sorted(config_loader.load("cifar_akorn").eval.corruptions)) == tuple(sorted(cr.CORRUPTIONS))

@@ -7,10 +7,12 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
+import pytest
 
 import toy
-from akorn_jax.train import loop
+from akorn_jax.train import loop, sharding
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
@@ -64,3 +66,32 @@ def test_two_processes_match_one(tmp_path):
   for k in one:
     np.testing.assert_allclose(two[k], one[k], atol=1e-5, err_msg=k)
   assert [m["step"] for m in toy.read_metrics(workdir)] == [1, 2, 3]  # process 0 logs alone
+
+
+@pytest.mark.parametrize("env,want", [
+    ({}, False),
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_STEP_NUM_TASKS": "1"}, False),
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}, False),  # sbatch script, python without srun
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4"}, True),  # srun
+    ({"JAX_NUM_PROCESSES": "1", "JAX_COORDINATOR_ADDRESS": "h:1"}, False),
+    ({"JAX_NUM_PROCESSES": "2", "JAX_COORDINATOR_ADDRESS": "h:1", "JAX_PROCESS_ID": "1"}, True),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1"}, True),  # count left to JAX
+    ({"OMPI_COMM_WORLD_SIZE": "1"}, False),
+    ({"OMPI_COMM_WORLD_SIZE": "8"}, True),
+    ({"TPU_WORKER_HOSTNAMES": "localhost"}, False),
+    ({"TPU_WORKER_HOSTNAMES": "10.0.0.2,10.0.0.3"}, True),
+])
+def test_distributed_starts_only_for_several_processes(env, want, monkeypatch):
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  assert sharding.maybe_initialize_distributed(env=env) is want
+  assert len(calls) == int(want)
+  if env.get("JAX_PROCESS_ID"):
+    assert calls == [{"num_processes": 2, "process_id": 1}]
+  # --distributed forces it, whatever the environment says.
+  assert sharding.maybe_initialize_distributed(True, env=env)
+
+
+def test_bad_process_count_is_named():
+  with pytest.raises(ValueError, match="SLURM_STEP_NUM_TASKS='x'"):
+    sharding.launched_processes({"SLURM_STEP_NUM_TASKS": "x"})

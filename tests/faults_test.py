@@ -22,19 +22,19 @@ import jax
 import numpy as np
 import pytest
 
-from akorn_jax import tasks
+from akorn_jax import config_loader, tasks
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import lock as lock_lib
 from akorn_jax.train import logging as log_lib
 from akorn_jax.train import loop
-from configs import sudoku_akorn
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(data_dir: str, **overrides):
   """configs/sudoku_akorn.py:tiny, shrunk to seconds on CPU: 4 steps, checkpoints at 2 and 4."""
-  c = sudoku_akorn.get_config("tiny")
+  c = config_loader.load("sudoku_akorn:tiny")
   c.data.data_dir, c.data.config, c.data.batch_size = data_dir, "tiny", 8
   c.model.ch, c.model.heads, c.model.steps = 16, 2, 2
   c.train.num_steps, c.train.log_every, c.train.eval_every = 4, 1, 0
@@ -287,3 +287,30 @@ def test_bad_metrics_line_in_the_middle_is_named(tmp_path):
   with pytest.raises(ValueError, match="line 2 is not a JSON object"):
     log_lib.MetricWriter(str(tmp_path), total_steps=4, initial_step=2)
   assert open(path).read() == '{"step": 1}\ngarbage\n{"step": 2}\n'  # untouched
+
+
+# ------------------------------------------------------------------------------------------------
+# Item 6: settings that cannot work fail at load, before anything compiles or is written
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value", [("checkpoint.max_to_keep", 0), ("train.log_every", 0),
+                                        ("checkpoint.every_steps", -1), ("train.eval_every", -2)])
+def test_settings_that_cannot_work_are_refused_before_compiling(tmp_path, key, value):
+  from akorn_jax import config_loader  # pylint: disable=import-outside-toplevel
+  config = tiny_config(str(tmp_path / "tfds"), **{key: value})
+  message = rf"config\.{key}={value!r}; expected an int >= "
+  with pytest.raises(ValueError, match=message):
+    config_loader.validate(config)
+
+
+@pytest.mark.parametrize("override, hint", [
+    ("--config.trian.num_steps=3", "no section 'trian'; did you mean --config.train.num_steps?"),
+    ("--config.checkpoint.max_to_keep=0", "config.checkpoint.max_to_keep=0; expected an int >= 1")])
+def test_driver_refuses_bad_settings_in_one_line(tmp_path, override, hint):
+  workdir = str(tmp_path / "run")
+  proc = subprocess.run([sys.executable, "-m", "experiments.train", "--config=sudoku_akorn:tiny",
+                         override, f"--workdir={workdir}"], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, env={**os.environ, "PYTHONPATH": ROOT})
+  assert proc.returncode != 0 and hint in proc.stderr, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr and not os.path.exists(workdir)

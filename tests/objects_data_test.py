@@ -231,6 +231,27 @@ def test_read_tfrecord(tmp_path, compress):
     list(objects.read_tfrecord(path))
 
 
+def test_truncated_gzip_tfrecord_is_named(tmp_path):
+  path = str(tmp_path / "r.tfrecords")
+  _write_tfrecord(path, [b"x" * 5000, bytes(range(256)) * 40], compress=True)
+  data = open(path, "rb").read()
+  with open(path, "wb") as f:
+    f.write(data[:len(data) // 2])  # a copy cut short: gzip raises a bare EOFError
+  with pytest.raises(ValueError, match=r"r\.tfrecords: the gzip stream is damaged or truncated"):
+    list(objects.read_tfrecord(path))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_crafted_record_length_is_refused_without_allocating(tmp_path, compress):
+  path = str(tmp_path / "r.tfrecords")
+  length = struct.pack("<Q", 2**62)  # with a valid CRC: only the length itself is absurd
+  with (gzip.open if compress else open)(path, "wb") as f:
+    f.write(length + struct.pack("<I", objects.masked_crc32c(length)) + b"tiny")
+  message = "record 0 claims 4611686018427387904 bytes" if not compress else "record 0 is truncated"
+  with pytest.raises(ValueError, match=message):
+    list(objects.read_tfrecord(path))
+
+
 # ------------------------------------------------------------------------------------------------
 # MultiObject
 # ------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Tests for akorn_jax.data.sudoku: helpers, solver, generator, shipped sets, readers, builders."""
 
 import itertools
+import os
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from akorn_jax import data
 from akorn_jax.data import common
 from akorn_jax.data import sudoku
 
@@ -79,7 +81,7 @@ def test_is_valid_solution_and_consistency():
 
 def test_solver_hard_and_seventeen_givens():
   assert sudoku.board_string(sudoku.solve(_board(ARTO))[0]) == ARTO_SOLUTION
-  assert sudoku.count_solutions(_board(ARTO), limit=5) == 1
+  assert len(sudoku.solve(_board(ARTO), max_solutions=5)) == 1
   puzzle = _board(SEVENTEEN)
   assert (puzzle > 0).sum() == 17
   sols = sudoku.solve(puzzle, max_solutions=3)
@@ -106,12 +108,12 @@ def test_solver_multiple_solutions():
   puzzle = sol.copy()
   puzzle[[r1, r1, r2, r2], [c1, c2, c1, c2]] = 0
   # Exactly the original grid and the one with the rectangle's two digits swapped.
-  assert sudoku.count_solutions(puzzle, limit=10) == 2
+  assert len(sudoku.solve(puzzle, max_solutions=10)) == 2
   sols = sudoku.solve(puzzle, max_solutions=10)
   swapped = sol.copy()
   swapped[[r1, r1, r2, r2], [c1, c2, c1, c2]] = sol[[r1, r1, r2, r2], [c2, c1, c2, c1]]
   assert sorted(map(sudoku.board_string, sols)) == sorted(map(sudoku.board_string, [sol, swapped]))
-  assert sudoku.count_solutions(np.zeros((9, 9), np.int8), limit=3) == 3
+  assert len(sudoku.solve(np.zeros((9, 9), np.int8), max_solutions=3)) == 3
 
 
 def _no_candidate_puzzle():
@@ -124,7 +126,6 @@ def _no_candidate_puzzle():
 
 def test_solver_unsolvable():
   assert sudoku.solve(_no_candidate_puzzle()) == []
-  assert sudoku.count_solutions(_no_candidate_puzzle()) == 0
   clash = _board(ARTO)
   clash[0, 8] = 8  # second 8 in row 1
   assert sudoku.solve(clash) == []
@@ -265,6 +266,13 @@ def test_read_satnet_errors(tmp_path):
   _write_satnet(tmp_path / "satnet.npz", puzzles, wrong)
   with pytest.raises(ValueError, match=r"board 3: puzzle .* has given .* expected the solution"):
     sudoku.read_satnet(str(tmp_path))
+  (tmp_path / "satnet.npz").write_bytes(np.random.default_rng(0).bytes(4096))  # random bytes
+  with pytest.raises(ValueError, match=r"satnet\.npz' is not a readable \.npz archive"):
+    sudoku.read_satnet(str(tmp_path))
+  np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))  # pickled objects
+  os.replace(tmp_path / "objects.npy", tmp_path / "satnet.npz")
+  with pytest.raises(ValueError, match="is not a readable .npz archive"):
+    sudoku.read_satnet(str(tmp_path))
 
 
 def _write_csv(path, puzzles, solutions, extra_lines=()):
@@ -302,30 +310,31 @@ def test_read_rrn_csv_errors(tmp_path, bad_line, problem):
 
 
 def test_generated_builder_tiny(tmp_path):
-  train = sudoku.load_split("generated", "train", config="tiny", data_dir=str(tmp_path))
-  test = sudoku.load_split("sudoku_generated", "test", config="tiny", data_dir=str(tmp_path))
+  train = data.open_split("sudoku_generated", "tiny", "train", data_dir=str(tmp_path))
+  test = data.open_split("sudoku_generated", "tiny", "test", data_dir=str(tmp_path))
   assert len(train) == 256 and len(test) == 64
-  data = sudoku.load_generated("satnet_like")
+  shipped = sudoku.load_generated("satnet_like")
   for split, src in (("train", train), ("test", test)):
     for k in (0, 5, len(src) - 1):
       ex = src[k]
       assert ex["puzzle"].dtype == np.int8 and ex["puzzle"].shape == (9, 9)
-      np.testing.assert_array_equal(ex["puzzle"], data[split][0][k])
-      np.testing.assert_array_equal(ex["solution"], data[split][1][k])
+      np.testing.assert_array_equal(ex["puzzle"], shipped[split][0][k])
+      np.testing.assert_array_equal(ex["solution"], shipped[split][1][k])
 
 
 def test_satnet_builder(tmp_path, monkeypatch):
-  monkeypatch.setattr(sudoku, "SATNET_SPLITS", {"train": slice(0, 6), "test": slice(6, 8)})
+  monkeypatch.setattr(sudoku.builders, "SATNET_SPLITS", {"train": slice(0, 6), "test": slice(6, 8)})
   puzzles, solutions = _some_boards(8)
   manual = tmp_path / "manual"
   manual.mkdir()
   data_dir = str(tmp_path / "tfds")
   with pytest.raises(common.DatasetNotPreparedError, match="sudoku_satnet"):
-    sudoku.load_split("satnet", "test", data_dir=data_dir)
+    data.open_split("sudoku_satnet", None, "test", data_dir=data_dir)
   _write_satnet(manual / "satnet.npz", puzzles, solutions)
   common.build(sudoku.SudokuSatnet, data_dir_=data_dir, manual_dir=str(manual))
-  test = sudoku.load_split("satnet", "test", data_dir=data_dir)
-  assert len(test) == 2 and len(sudoku.load_split("satnet", "train", data_dir=data_dir)) == 6
+  test = data.open_split("sudoku_satnet", None, "test", data_dir=data_dir)
+  train = data.open_split("sudoku_satnet", None, "train", data_dir=data_dir)
+  assert len(test) == 2 and len(train) == 6
   np.testing.assert_array_equal(test[1]["puzzle"], puzzles[7])
   np.testing.assert_array_equal(test[1]["solution"], solutions[7])
 
@@ -339,13 +348,13 @@ def test_rrn_builder(tmp_path):
   data_dir = str(tmp_path / "tfds")
   builder = common.build(sudoku.SudokuRrn, data_dir_=data_dir, manual_dir=str(manual))
   assert set(builder.info.splits) == {"train", "test"}  # no valid.csv, no valid split
-  train = sudoku.load_split("rrn", "train", data_dir=data_dir)
-  test = sudoku.load_split("rrn", "test", data_dir=data_dir)
+  train = data.open_split("sudoku_rrn", None, "train", data_dir=data_dir)
+  test = data.open_split("sudoku_rrn", None, "test", data_dir=data_dir)
   assert len(train) == 4 and len(test) == 3
   np.testing.assert_array_equal(train[0]["puzzle"], puzzles[0])  # leading-zero row
   np.testing.assert_array_equal(test[2]["solution"], solutions[6])
 
 
-def test_load_split_unknown_name():
-  with pytest.raises(ValueError, match=r"Unknown Sudoku dataset 'mnist'"):
-    sudoku.load_split("mnist", "train")
+def test_open_split_unknown_name():
+  with pytest.raises(ValueError, match=r"Unknown dataset 'sudoku_satent'.*did you mean 'sudoku_satnet'"):
+    data.open_split("sudoku_satent", None, "train")

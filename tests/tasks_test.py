@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from akorn_jax import tasks
+from akorn_jax import config_loader, tasks
 from akorn_jax.train import loop, restore
-from configs import cifar_akorn, sudoku_akorn, tetrominoes_akorn
 from experiments import evaluate as evaluate_driver
 
 
@@ -38,7 +37,7 @@ def _small(config, tmp_path):
 
 
 def test_sudoku_end_to_end(tmp_path):
-  c = _small(sudoku_akorn.get_config("tiny"), tmp_path)
+  c = _small(config_loader.load("sudoku_akorn:tiny"), tmp_path)
   c.data.config = "tiny"
   c.model.ch, c.model.heads, c.model.steps = 16, 2, 2
   c.eval.sets = ("sudoku_generated/tiny:test",)
@@ -57,7 +56,7 @@ def test_sudoku_training_beats_its_untrained_control(tmp_path):
   """A number that can be wrong: after 200 steps on 256 generated boards, the EMA model fills in
   more blank cells of unseen test boards correctly (one random start) than the same network
   untrained (about 1/9, chance), both scored by the driver's evaluation."""
-  c = _small(sudoku_akorn.get_config("tiny"), tmp_path)
+  c = _small(config_loader.load("sudoku_akorn:tiny"), tmp_path)
   c.data.config, c.data.batch_size = "tiny", 32
   c.model.ch, c.model.heads, c.model.steps = 32, 2, 4
   c.optim.lr = 3e-3
@@ -75,7 +74,7 @@ def test_sudoku_training_beats_its_untrained_control(tmp_path):
 
 
 def test_objects_end_to_end(tmp_path):
-  c = _small(tetrominoes_akorn.get_config("tiny"), tmp_path)
+  c = _small(config_loader.load("tetrominoes_akorn:tiny"), tmp_path)
   c.model.ch, c.model.heads, c.model.steps = 8, 2, 2
   c.eval.num_images, c.eval.num_pictures, c.eval.uptile = 8, 1, (1, 2)
   _train_twice(c, str(tmp_path / "run"))
@@ -87,7 +86,7 @@ def test_objects_end_to_end(tmp_path):
 
 
 def test_classification_end_to_end_on_mock_cifar(tmp_path):
-  c = _small(cifar_akorn.get_config("tiny"), tmp_path)
+  c = _small(config_loader.load("cifar_akorn:tiny"), tmp_path)
   c.model.ch = 4
   c.data.augment = False  # AugMix has its own tests (cifar_data_test); its compile costs ~30 s here
   c.eval.num_images = 8
@@ -106,7 +105,7 @@ def test_classification_end_to_end_on_mock_cifar(tmp_path):
 
 @pytest.mark.parametrize("bad", ["optim.lrr", "model.chh"])
 def test_locked_configs_reject_unknown_keys(bad):
-  c = sudoku_akorn.get_config("tiny")
+  c = config_loader.load("sudoku_akorn:tiny")
   c.lock()
   section, key = bad.split(".")
   with pytest.raises(AttributeError):

@@ -100,7 +100,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim = dict(lr=3e-2, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=None,
                  warmup_steps=0, schedule="constant")
   c.ema = dict(beta=0.9, update_every=2, update_after_step=1)
-  c.train = dict(num_steps=3, log_every=1, eval_every=0, log_images=True)
+  c.train = dict(num_steps=3, log_every=1, eval_every=0, log_images=True, profile_steps="")
   c.checkpoint = dict(every_steps=2, max_to_keep=2)
   c.mesh = dict(data=-1, fsdp=1)
   return c

@@ -84,7 +84,7 @@ def test_tiny_run_writes_metrics_tensorboard_and_progress(tmp_path, capfd):
                              [m["loss"] for m in lines if "loss" in m], rtol=1e-6)
   assert images == ["eval_image"]
   err = capfd.readouterr().err
-  assert "3/3" in err and "step/s" in err  # tqdm: count, rate (and ETA) on stderr
+  assert "3/3" in err and "steps/s" in err and "\r" not in err  # not a terminal: plain lines
 
 
 def test_nan_loss_stops_and_last_checkpoint_loads(tmp_path):

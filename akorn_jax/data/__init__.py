@@ -24,9 +24,9 @@ from akorn_jax.data import common, pipeline
 
 # name -> (module, builder class, generated: prepared on first use)
 DATASETS = {
-    "sudoku_generated": ("akorn_jax.data.sudoku", "SudokuGenerated", True),
-    "sudoku_satnet": ("akorn_jax.data.sudoku", "SudokuSatnet", False),
-    "sudoku_rrn": ("akorn_jax.data.sudoku", "SudokuRrn", False),
+    "sudoku_generated": ("akorn_jax.data.sudoku.builders", "SudokuGenerated", True),
+    "sudoku_satnet": ("akorn_jax.data.sudoku.builders", "SudokuSatnet", False),
+    "sudoku_rrn": ("akorn_jax.data.sudoku.builders", "SudokuRrn", False),
     "tetrominoes_generated": ("akorn_jax.data.objects", "TetrominoesGenerated", True),
     "dsprites_generated": ("akorn_jax.data.objects", "DspritesGenerated", True),
     "shapes": ("akorn_jax.data.objects", "Shapes", True),

@@ -12,8 +12,10 @@ back through `tfds.data_source`-style random access, so no TensorFlow is needed 
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
+import numpy as np
 import tensorflow_datasets as tfds
 
 ENV_DATA_DIR = "AKORN_DATA_DIR"
@@ -21,6 +23,26 @@ ENV_DATA_DIR = "AKORN_DATA_DIR"
 
 class DatasetNotPreparedError(FileNotFoundError):
   """A dataset was requested that has not been prepared in the data directory."""
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+  """Every array of the .npz archive `path`, never unpickling anything.
+
+  Raises:
+    ValueError: naming `path` when it is not an .npz archive of plain arrays (random bytes, a
+      truncated copy, a single .npy, pickled objects).
+  """
+  try:
+    archive = np.load(path, allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+      raise ValueError("a single .npy array, not an .npz archive")
+    with archive:
+      return {name: archive[name] for name in archive.files}
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    reason = ("it holds pickled data, which we never load" if "pickle" in str(e) else
+              f"{type(e).__name__}: {e}")
+    raise ValueError(f"{path!r} is not a readable .npz archive of arrays ({reason}). The file is "
+                     "damaged or of another kind; copy or export it again.") from None
 
 
 def data_dir(path: str | None = None) -> str:

@@ -83,7 +83,7 @@ import PIL.Image
 import scipy.ndimage
 from jax.typing import ArrayLike
 
-from akorn_jax import metrics
+from akorn_jax import metrics, progress
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
@@ -523,7 +523,8 @@ def calibration_report(probs_fn: Callable[[jax.Array, jax.Array], jax.Array], im
 
   report = {"clean": _scores(probs_of(lambda x, k: jnp.asarray(x), jax.random.fold_in(key, 0)),
                              labels, num_bins), "corruptions": {}}
-  for i, name in enumerate(corruptions, start=1):
+  for i, name in enumerate(progress.track(corruptions, desc="corruptions", unit="corruption"),
+                          start=1):
     report["corruptions"][name] = {
         s: _scores(probs_of(lambda x, k, s=s, name=name: corrupt(name, x, s, k),
                             jax.random.fold_in(jax.random.fold_in(key, i), s)), labels, num_bins)

@@ -15,9 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.cluster import hierarchy
-import tqdm
 
-from akorn_jax import data, metrics
+from akorn_jax import data, metrics, progress
 from akorn_jax.data import objects as objects_data
 from akorn_jax.data import pipeline
 from akorn_jax.evaluate import pictures
@@ -186,7 +185,7 @@ def evaluate_objects(
     foreground / objects are skipped) and num_images (all images seen).
   """
   aris, mbos = [], []
-  for batch in tqdm.tqdm(batches, desc="objects eval", unit="batch"):
+  for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
     labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from akorn_jax import progress
+
 LogitsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
@@ -379,7 +381,9 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   correct = {name: [] for name in ("clean", *attacks)}
   logits_fn = _as_pytree(logits_fn)
   size = min(chunk_size, len(images))
-  for c, (lo, hi) in enumerate(_chunks(len(images), size)):
+  chunks = list(_chunks(len(images), size))
+  for c, (lo, hi) in enumerate(progress.track(chunks, desc=f"attacks {', '.join(attacks)}",
+                                              unit="chunk")):
     x, y = _pad(images[lo:hi], size), _pad(labels[lo:hi], size)
     k_chunk = jax.random.fold_in(key, c)
     correct["clean"].append(np.asarray(_predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)[:hi - lo])
@@ -431,7 +435,7 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                                key).shape[-1]
   acc = [robust_accuracy(logits_fn, images, labels, key, attacks=(attack,), eps=e, eot=eot,
                          options={attack: options or {}}, chunk_size=chunk_size)[attack]
-         for e in eps_values]
+         for e in progress.track(eps_values, desc=f"{attack} accuracy vs eps", unit="eps")]
   chance = 1.0 / num_classes
   monotone = all(b <= a + tolerance for a, b in zip(acc, acc[1:]))
   reaches = acc[-1] <= chance + tolerance

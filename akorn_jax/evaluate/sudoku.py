@@ -27,10 +27,9 @@ import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from jax.typing import ArrayLike
 
-from akorn_jax import data, metrics
+from akorn_jax import data, metrics, progress
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
 
@@ -131,7 +130,7 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
   run = _runner(graphdef, steps, vote_types)
   preds = np.zeros((rows, 9, 9), np.uint8)
   scores = np.zeros((rows, len(vote_types)), np.float32)
-  for lo in tqdm.tqdm(range(0, rows, chunk), desc="sudoku voting", unit="chunk", disable=None):
+  for lo in progress.track(range(0, rows, chunk), desc="sudoku voting", unit="chunk"):
     t0 = time.perf_counter()
     idx = np.arange(lo, lo + chunk)
     idx[idx >= rows] = 0  # padding rows repeat row 0; their results are dropped
@@ -144,6 +143,21 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
       chunk_times.append(time.perf_counter() - t0)
   return (preds.reshape(num, num_starts, 9, 9),
           {v: scores[:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
+
+
+def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_rows: int,
+                   vote_types: Sequence[str] = VOTE_TYPES) -> int | None:
+  """Compiles the forward pass that `run_starts` will run on chunks of `num_rows` rows (the
+  compilation is reused by that call) and returns the bytes XLA says it needs on the device
+  (parameters, inputs, outputs and temporaries), or None when the backend does not say."""
+  graphdef, state = nnx.split(model)
+  idx = np.zeros(num_rows, np.int32)
+  compiled = _runner(graphdef, steps, tuple(vote_types)).lower(
+      state, key, np.zeros((num_rows, 9, 9), np.int32), idx, idx).compile()
+  stats = compiled.memory_analysis()
+  if stats is None:
+    return None
+  return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
 
 
 def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike, *, key: jax.Array,

@@ -96,12 +96,17 @@ def verify_checksums(step_dir: str) -> bool:
   if not os.path.isfile(path):
     return False
   recorded = {}
-  with open(path, encoding="utf-8") as f:
+  with open(path, encoding="utf-8", errors="replace") as f:
     for line_no, line in enumerate(f, 1):
-      digest, sep, rel = line.rstrip("\n").partition("  ")
-      if not sep or len(digest) != 64:
-        raise ValueError(f"{path}:{line_no}: malformed line {line!r}; expected '<sha256>  <file>'")
-      recorded[rel] = digest.lower()
+      if not line.strip():
+        continue
+      parts = line.strip().split(maxsplit=1)
+      digest = parts[0].lower()
+      if len(parts) != 2 or len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+        raise ValueError(f"{path}:{line_no}: malformed line {line.strip()[:120]!r}; expected "
+                         "'<64 hex digits>  <file>' as `sha256sum` writes it. Write the sums "
+                         "again (or restore the file).")
+      recorded[parts[1].lstrip("*")] = digest  # '*' marks sha256sum's binary mode
   present = _files(step_dir)
   for rel in sorted(set(recorded) | set(present)):
     if rel not in present:

@@ -152,14 +152,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       shuffle=config.data.shuffle, num_workers=config.data.num_workers)
   if data_state is not None:
     data_iter.set_state(data_state)
-  writer = log_lib.MetricWriter(workdir, total_steps=num_steps, initial_step=step)
+  writer = log_lib.MetricWriter(workdir, total_steps=num_steps, initial_step=step,
+                                batch_size=int(config.data.batch_size),
+                                profile_steps=config.train.get("profile_steps", ""))
   preemption = ckpt_lib.PreemptionFlag()
 
   def evaluate() -> dict[str, float]:
     if task.evaluate is None:
       return {}
-    out = task.evaluate(ema_model(s, state), jax.random.fold_in(jax.random.key(config.seed), step),
-                        workdir=workdir, step=step)
+    with writer.untimed():
+      out = task.evaluate(ema_model(s, state),
+                          jax.random.fold_in(jax.random.key(config.seed), step),
+                          workdir=workdir, step=step)
     images = {k: v for k, v in out.items() if np.ndim(v) == 3}
     if config.train.log_images:
       writer.write_images(step, images)
@@ -172,26 +176,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # ----------------------------------------------------------------------------------------------
   results: dict[str, float] = {}
   in_flight = None  # metrics of the previous step
+  compute_dtype = config.model.get("dtype", "float32") if "model" in config else "float32"
   try:
     while step < num_steps:
-      state, metrics = update_fn(state, shard_lib.global_batch(next(data_iter), s.mesh))
+      batch = shard_lib.global_batch(next(data_iter), s.mesh)
+      if in_flight is None:  # once: XLA's flop count of the step, for MFU (where the peak is known)
+        writer.count_flops(update_fn, state, batch, dtype=compute_dtype)
+      state, metrics = update_fn(state, batch)
       # Keep at most one step queued behind the running one: the device never idles, the host
       # cannot run ahead (holding batches in memory), and the progress bar counts real steps.
       if in_flight is not None:
         jax.block_until_ready(in_flight)
       in_flight = metrics
       step += 1
-      writer.advance()
+      writer.step(step, metrics)  # interval sums on device, progress, profiler
       last = step == num_steps
       stop = preemption.reached(step)
       log = step % config.train.log_every == 0 or last
       save = checkpointer.due(step) or last or stop
       if log or save:
-        # The NaN check runs before any save, so a checkpoint never holds a diverged state.
-        results = {k: float(v) for k, v in _local(metrics).items()}
-        log_lib.check_finite(step, results)
+        # The NaN check (on the interval's means: a NaN in any of its steps shows) runs before any
+        # save, so a checkpoint never holds a diverged state.
+        log_lib.check_finite(step, writer.means(_local))
       if log:
-        writer.write_scalars(step, results)
+        results = writer.log(step, _local)  # interval means, steps/s, examples/s, MFU
       if save:
         checkpointer.save(step, state, data_iter.get_state())
       if stop:

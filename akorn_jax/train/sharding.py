@@ -9,33 +9,62 @@ directly in its sharding (`jax.jit(init, out_shardings=...)`), so no full copy l
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 DATA_AXES = ("data", "fsdp")
 
-# Any of these in the environment means a launcher (SLURM, a cluster scheduler, a user) asked for a
-# multi-process run; jax.distributed.initialize() reads the rest of the settings itself.
-_DISTRIBUTED_ENV = ("JAX_COORDINATOR_ADDRESS", "COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES",
-                    "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")
 
+def launched_processes(env: Mapping[str, str] | None = None) -> int | None:
+  """How many processes the launcher says this run has; None when only a coordinator is named.
 
-def maybe_initialize_distributed(flag: bool = False) -> bool:
-  """Calls `jax.distributed.initialize()` when `flag` is set or the environment asks for it.
-
-  Must run before anything touches a JAX device. Cluster launchers (SLURM, MPI, TPU pods) are
-  detected by JAX itself; elsewhere set JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and
-  JAX_PROCESS_ID on every process. Returns whether it initialised.
+  Read, in order: JAX_NUM_PROCESSES (set by hand with JAX_COORDINATOR_ADDRESS and JAX_PROCESS_ID);
+  SLURM_STEP_NUM_TASKS (set by `srun` for its job step; an `sbatch` script itself runs as one
+  process even when SLURM_NTASKS says more); OMPI_COMM_WORLD_SIZE (`mpirun`); the hosts of
+  TPU_WORKER_HOSTNAMES (a TPU pod slice, one process per host). Returns 1 when none is set.
   """
-  if not (flag or any(os.environ.get(k) for k in _DISTRIBUTED_ENV)):
+  env = os.environ if env is None else env
+  for var in ("JAX_NUM_PROCESSES", "SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"):
+    if env.get(var):
+      try:
+        return int(env[var])
+      except ValueError:
+        raise ValueError(f"{var}={env[var]!r} is not a process count; unset it or set an "
+                         "integer.") from None
+  if env.get("TPU_WORKER_HOSTNAMES"):
+    return len([h for h in env["TPU_WORKER_HOSTNAMES"].split(",") if h.strip()])
+  if env.get("JAX_COORDINATOR_ADDRESS") or env.get("COORDINATOR_ADDRESS"):
+    return None  # a coordinator named by hand: several processes, counted by JAX
+  return 1
+
+
+def maybe_initialize_distributed(flag: bool = False,
+                                 env: Mapping[str, str] | None = None) -> bool:
+  """Calls `jax.distributed.initialize()` when `flag` is set or there are several processes.
+
+  Must run before anything touches a JAX device. "Several processes" is `launched_processes() > 1`
+  (or a coordinator address without a count); a single-task job, e.g. `sbatch --ntasks=4` running
+  python without `srun`, stays one process instead of waiting for peers that never come. Cluster
+  launchers (srun, mpirun, TPU pods) give JAX the rest; elsewhere set JAX_COORDINATOR_ADDRESS=
+  host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID on every process. Returns whether it initialised.
+  """
+  env = os.environ if env is None else env
+  count = launched_processes(env)
+  if not flag and count is not None and count <= 1:
+    tasks = env.get("SLURM_NTASKS", "")
+    if tasks.isdigit() and int(tasks) > 1:
+      logging.warning("SLURM_NTASKS=%s but this process was not started by srun: running as one "
+                      "process. Launch with `srun` to use every task.", tasks)
     return False
-  kwargs = {name: int(os.environ[var]) for name, var in
+  kwargs = {name: int(env[var]) for name, var in
             (("num_processes", "JAX_NUM_PROCESSES"), ("process_id", "JAX_PROCESS_ID"))
-            if var in os.environ}
+            if env.get(var)}
   jax.distributed.initialize(**kwargs)
   return True
 
