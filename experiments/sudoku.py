@@ -253,8 +253,8 @@ def _report(record: dict, puzzle: np.ndarray, answer: np.ndarray, exact: np.ndar
 
 
 def _solve(args: argparse.Namespace) -> int:
-  all_ok, done, start = True, 0, time.perf_counter()
-  progress = not sys.stderr.isatty()
+  done, solved_count, start = 0, 0, time.perf_counter()
+  progress, last_line = not sys.stderr.isatty(), None  # log lines (first block, every 5 s, last)
   try:
     block_size = max(1, args.chunk // args.K)
     blocks = _blocks(_checked(_puzzle_texts(args), args.check_nodes), block_size)
@@ -284,7 +284,7 @@ def _solve(args: argparse.Namespace) -> int:
         valid = bool(sudoku_data.is_valid_solution(answer))
         changed = int(((puzzle != 0) & (puzzle != answer)).sum())
         solved = valid and changed == 0
-        all_ok &= solved
+        solved_count += solved
         record = {
             "name": name, "puzzle": sudoku_data.board_string(puzzle),
             "answer": sudoku_data.board_string(answer), "solved": solved, "valid_grid": valid,
@@ -299,15 +299,17 @@ def _solve(args: argparse.Namespace) -> int:
         _report(record, puzzle, answer, exact, args, deterministic)
       sys.stdout.flush()
       done += len(block)
-      if progress:
-        print(f"[sudoku] {done} puzzle(s) done, {time.perf_counter() - start:.1f} s, all solved so "
-              f"far: {all_ok}", file=sys.stderr, flush=True)
       block, index = next(blocks, None), index + 1
+      now = time.perf_counter()
+      if progress and (last_line is None or now - last_line > 5 or block is None):
+        print(f"[sudoku] {done} puzzle(s) done, {solved_count} solved, {now - start:.1f} s",
+              file=sys.stderr, flush=True)
+        last_line = now
   except (ValueError, OSError) as e:  # bad input; CheckpointError is a ValueError
     sys.stdout.flush()
     print(f"error: {e}", file=sys.stderr)
     return 2
-  return 0 if all_ok else 1
+  return 0 if solved_count == done else 1
 
 
 # ------------------------------------------------------------------------------------------------

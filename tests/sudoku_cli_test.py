@@ -273,7 +273,7 @@ def test_large_file_streams_block_by_block(weights_dir, tmp_path):
   err = "".join(stderr)
   assert proc.returncode in (0, 1), err[-2000:]
   assert [r["name"] for r in records] == [f"{fifo}:{i}" for i in range(1, 10_001)]
-  assert "[sudoku] 16 puzzle(s) done" in err and "[sudoku] 10000 puzzle(s) done" in err
+  assert "[sudoku] 16 puzzle(s) done" in err and "[sudoku] 10000 puzzle(s) done" in err  # first, last
   maxrss_mb = int(err.split("maxrss_kb")[1].split()[0]) / 1024
   assert maxrss_mb < 1000, f"peak RSS {maxrss_mb:.0f} MB"  # measured: about 360 MB
 

@@ -30,19 +30,24 @@ def read_npz(path: str) -> dict[str, np.ndarray]:
 
   Raises:
     ValueError: naming `path` when it is not an .npz archive of plain arrays (random bytes, a
-      truncated copy, a single .npy, pickled objects).
+      truncated copy, a single .npy, arrays of Python objects).
   """
-  try:
-    archive = np.load(path, allow_pickle=False)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-      raise ValueError("a single .npy array, not an .npz archive")
-    with archive:
-      return {name: archive[name] for name in archive.files}
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-    reason = ("it holds pickled data, which we never load" if "pickle" in str(e) else
-              f"{type(e).__name__}: {e}")
-    raise ValueError(f"{path!r} is not a readable .npz archive of arrays ({reason}). The file is "
-                     "damaged or of another kind; copy or export it again.") from None
+  with open(path, "rb") as f:
+    magic = f.read(6)
+  reason = None
+  if magic.startswith(b"\x93NUMPY"):
+    reason = "it is a single .npy array"
+  elif not magic.startswith(b"PK"):
+    reason = f"it does not start like a zip archive: first bytes {magic!r}"
+  else:
+    try:
+      with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+      reason = ("an array holds Python objects, which we never unpickle" if "pickle" in str(e)
+                else f"{type(e).__name__}: {e}")
+  raise ValueError(f"{path!r} is not a readable .npz archive of arrays ({reason}). The file is "
+                   "damaged or of another kind; copy or export it again.")
 
 
 def data_dir(path: str | None = None) -> str:
