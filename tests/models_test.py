@@ -1,5 +1,5 @@
-"""Models: shapes on odd sizes, explicit-key randomness, gradients. (Parameter counts: configs_test,
-against the one table of tests/param_counts.py.)"""
+"""Models: parameter counts under bfloat16 (the one table of tests/param_counts.py; float32 in
+configs_test), shapes on odd sizes, explicit-key randomness, gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from akorn_jax import models
+from akorn_jax import config_loader, models
+from akorn_jax.train import restore
+from param_counts import PARAMS
+
+
+@pytest.mark.parametrize("name,arg", sorted(PARAMS, key=str))
+def test_compute_dtype_does_not_change_the_parameter_count(name, arg):
+  """bfloat16 compute (the benchmark's and GPU runs' setting) keeps every parameter: the count of
+  each reference config's model is the table's (configs_test checks it in float32)."""
+  c = config_loader.load(f"{name}:{arg}" if arg else name)
+  c.model.dtype = "bfloat16"
+  assert restore.count_params(restore.abstract_model(c)) == PARAMS[(name, arg)]
 
 
 def test_unknown_model_names_suggestion():
