@@ -9,12 +9,13 @@ of three scales: `full` (the H200 sizes of BENCHMARKS.md §2), `cpu` (the CPU re
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
+import math
+import re
 import statistics
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from absl import logging
@@ -24,6 +25,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from akorn_jax import compute
+from akorn_jax import kuramoto
 from akorn_jax import tasks
 from akorn_jax.train import loop, restore
 from akorn_jax.train import sharding as shard_lib
@@ -47,7 +50,8 @@ class Item:
 
   Attributes:
     name: suite name, e.g. "sudoku_train".
-    mode: "train" (the trainer's step) or "eval" (the jitted forward pass).
+    mode: "train" (the trainer's step), "eval" (the jitted forward pass) or "loop" (the
+      trainer's whole loop, `run_loop`).
     config: built-in config name (configs/), e.g. "clevrtex_akorn".
     config_arg: its option string, e.g. "L=2".
     sizes: `Size` per scale.
@@ -78,6 +82,12 @@ ITEMS = {item.name: item for item in (
          {"full": Size(128, 8, 512), "cpu": Size(64, 8, 64), "tiny": Size(32, 2, 8)}),
     Item("cifar_train", "train", "cifar_akorn", None,
          {"full": Size(64, 3, 128), "cpu": Size(16, 3, 32), "tiny": Size(16, 1, 4)}),
+    # End to end: the trainer's own loop (data pipeline, augmentation, step, EMA, logging) at the
+    # sizes of the matching train item, so the gap to it is the host's cost.
+    Item("sudoku_loop", "loop", "sudoku_akorn", "cpu",
+         {"full": Size(512, 16, 100), "cpu": Size(128, 8, 32), "tiny": Size(64, 2, 4)}),
+    Item("tetro_loop", "loop", "tetrominoes_akorn", "conv,cpu",
+         {"full": Size(128, 8, 512), "cpu": Size(64, 8, 64), "tiny": Size(32, 2, 8)}),
 )}
 
 # Dense (no sparsity) peak TFLOP/s per chip as (device_kind substring, bfloat16, float32); the
@@ -126,59 +136,71 @@ def _seq_len(config: ml_collections.ConfigDict) -> int:
   return (config.model.imsize // config.model.psize) ** 2
 
 
-def cudnn_attention_ok(seq_len: int, heads: int, head_dim: int) -> bool:
-  """Whether cuDNN's fused attention compiles (forward and backward) for this shape in bf16.
-
-  cuDNN accepts only some sequence lengths (it refused Sudoku's 81 tokens, BENCHMARKS.md §2), and
-  the rules change between versions, so we ask it rather than encode them.
-  """
-  if jax.default_backend() != "gpu":
-    return False
-  q = jnp.zeros((1, seq_len, heads, head_dim), jnp.bfloat16)
-
-  def f(q):
-    return jax.nn.dot_product_attention(q, q, q, implementation="cudnn").astype(jnp.float32).sum()
-
-  try:
-    jax.jit(jax.grad(f)).lower(q).compile()
-  except Exception:  # pylint: disable=broad-except  (any refusal means: use XLA)
-    return False
-  return True
+def resolved_dtype(config: ml_collections.ConfigDict) -> str:
+  """The compute dtype the config's model runs in on this backend ("float32", "bfloat16", ...)."""
+  return compute.dtype_name(config.model.get("dtype", "float32"))
 
 
-def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype: str = "float32",
-              remat: bool = False, attn_impl: str = "auto",
+def resolved_attention(config: ml_collections.ConfigDict) -> str | None:
+  """The attention kernel the model's layers choose (None without attention), e.g. "cudnn@128"
+  when cuDNN runs the tokens padded to 128."""
+  if not _has_attention(config):
+    return None
+  heads, seq_len = config.model.heads, _seq_len(config)
+  impl, length = compute.attention_plan(
+      seq_len, heads, config.model.ch // heads,
+      compute.compute_dtype(config.model.dtype) or jnp.float32, impl=config.model.attn_impl or None)
+  return impl if length == seq_len else f"{impl}@{length}"
+
+
+def remat_policy(config: ml_collections.ConfigDict) -> str | None:
+  """The Kuramoto remat policy the config's model runs with (None: the model has no such knob)."""
+  remat = config.model.get("remat")
+  return {False: "none", True: "full"}.get(remat, remat) if isinstance(remat, bool) else remat
+
+
+def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype: str | None = None,
+              remat: str | None = None, attn_impl: str | None = None,
               devices: int = 1) -> ml_collections.ConfigDict:
   """The item's config at `scale`: `base` (the item's reference config) resized, on `devices`.
+
+  The model computes as a user's run of the config does (`compute.py`: its `model.dtype`, "auto"
+  by default, and the attention kernel its layers choose); `dtype` and `attn_impl` override.
 
   Args:
     item: the suite entry.
     base: the item's built-in config, `config_loader.load(item.spec)`.
     scale: "full", "cpu" or "tiny".
-    dtype: compute dtype of couplings and convolutions, "float32" or "bfloat16".
-    remat: rematerialise the Kuramoto steps in the backward pass.
-    attn_impl: "auto" (cuDNN on GPU in bf16 where it accepts the shape, else XLA), "xla", "cudnn".
+    dtype: None (the config's own) or a compute dtype: "auto", "float32", "bfloat16".
+    remat: None (the config's own) or a `kuramoto.REMAT_POLICIES` name: what the backward pass
+      keeps of each Kuramoto step.
+    attn_impl: None (the layers' choice) or "xla" / "cudnn" (forced).
     devices: data-parallel mesh over the first `devices` devices; the batch stays global.
 
   Returns:
-    A new config; `config.model.attn_impl` holds the resolved implementation where the model has
-    attention.
+    A new config.
   """
   if scale not in SCALES:
     raise ValueError(f"Unknown scale {scale!r}; expected one of {SCALES}.")
-  if dtype not in ("float32", "bfloat16"):
-    raise ValueError(f"Unknown dtype {dtype!r}; expected 'float32' or 'bfloat16'.")
-  if attn_impl not in ("auto", "xla", "cudnn"):
-    raise ValueError(f"Unknown attn_impl {attn_impl!r}; expected 'auto', 'xla' or 'cudnn'.")
+  if dtype is not None:
+    compute.compute_dtype(dtype)  # raises on an unknown name
+  if attn_impl not in (None, "xla", "cudnn"):
+    raise ValueError(f"Unknown attn_impl {attn_impl!r}; expected None (the layers' choice), "
+                     "'xla' or 'cudnn'.")
   if not 1 <= devices <= jax.device_count():
     raise ValueError(f"devices={devices} but {jax.device_count()} exist; "
                      f"pick 1..{jax.device_count()}.")
   size = item.sizes[scale]
-  config = ml_collections.ConfigDict(base.to_dict())
+  if remat is not None and remat not in kuramoto.REMAT_POLICIES:
+    raise ValueError(f"Unknown remat policy {remat!r}; expected one of {kuramoto.REMAT_POLICIES}.")
+  fields = base.to_dict()
+  if remat is not None and "remat" in fields["model"]:
+    fields["model"]["remat"] = remat  # may replace a config's boolean on/off with a policy name
+  config = ml_collections.ConfigDict(fields)
   config.model.ch = size.ch
   config.model.steps = size.steps
-  config.model.dtype = dtype
-  config.model.remat = remat
+  if dtype is not None:
+    config.model.dtype = dtype
   # The objects' step makes two SimCLR views per image, so B model inputs need B/2 images.
   config.data.batch_size = size.batch // 2 if config.task == "objects" else size.batch
   if size.imsize is not None:
@@ -190,12 +212,7 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
     raise ValueError(f"{item.name} at scale {scale} feeds {config.data.batch_size} examples per "
                      f"step, which {devices} devices cannot split evenly; pick a divisor.")
   config.mesh.data, config.mesh.fsdp = devices, 1
-  if _has_attention(config):
-    if attn_impl == "auto":
-      heads = config.model.heads
-      ok = dtype == "bfloat16" and cudnn_attention_ok(_seq_len(config), heads,
-                                                     config.model.ch // heads)
-      attn_impl = "cudnn" if ok else "xla"
+  if _has_attention(config) and attn_impl is not None:
     config.model.attn_impl = attn_impl
   return config
 
@@ -228,50 +245,77 @@ def random_batch(config: ml_collections.ConfigDict, seed: int = 0) -> dict[str, 
 # ------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _unrolled_scans() -> Iterator[None]:
-  """Traces every `jax.lax.scan` fully unrolled (for flop counting only)."""
-  scan = jax.lax.scan
-  jax.lax.scan = functools.partial(scan, unroll=True)
-  try:
-    yield
-  finally:
-    jax.lax.scan = scan
+def _sub_jaxprs(value: Any) -> list[Any]:
+  """The jaxprs held in an equation parameter (a Jaxpr, a ClosedJaxpr, or a tuple of them)."""
+  if hasattr(value, "eqns"):
+    return [value]
+  if hasattr(getattr(value, "jaxpr", None), "eqns"):
+    return [value.jaxpr]
+  if isinstance(value, (tuple, list)):
+    return [j for v in value for j in _sub_jaxprs(v)]
+  return []
+
+
+def _matmul_flops(jaxpr: Any) -> float:
+  """Matmul and convolution FLOPs (2 per multiply-add) of one run of `jaxpr`, loops included."""
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    name = eqn.primitive.name
+    out = eqn.outvars[0].aval if eqn.outvars else None
+    if name == "dot_general":
+      (contract, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval
+      total += 2.0 * math.prod(lhs.shape[d] for d in contract) * math.prod(out.shape)
+    elif name == "conv_general_dilated":
+      rhs = eqn.invars[1].aval
+      rhs_spec = eqn.params["dimension_numbers"].rhs_spec  # (out features, in features, spatial)
+      total += 2.0 * math.prod(rhs.shape[d] for d in rhs_spec[1:]) * math.prod(out.shape)
+    else:
+      inner = [_matmul_flops(j) for v in eqn.params.values() for j in _sub_jaxprs(v)]
+      if not inner:
+        continue
+      if name == "cond":  # one branch runs; count the dearest
+        total += max(inner)
+      else:  # scan runs its body `length` times; a while loop's trip count is unknown: once
+        total += eqn.params.get("length", 1) * sum(inner)
+  return total
 
 
 def count_flops(fn: Callable[..., Any], *args: Any) -> float:
-  """XLA's flop count of one call `fn(*args)` (the global program, before partitioning).
+  """Matmul and convolution FLOPs of one call `fn(*args)` (2 per multiply-add, the global program).
 
-  XLA's cost analysis counts a while loop's body once, whatever its trip count, so the compiled
-  step's own `cost_analysis()` misses all but one of the T Kuramoto steps. We therefore analyse
-  the same computation traced with every `lax.scan` unrolled; on loop-free programs this equals the
-  compiled step's count (tests/benchmark_test.py checks it).
+  Counted on the traced program (`jax.make_jaxpr`), where a `lax.scan` carries its trip count: the
+  T Kuramoto steps count T times (XLA's own cost analysis counts a loop body once), forward and
+  backward alike, and a rematerialised forward counts again. Elementwise work is left out, as in
+  the usual definition of MFU; on a loop-free program of matmuls and convolutions this equals
+  XLA's count (tests/benchmark_test.py).
 
   Args:
-    fn: a function or a `jax.jit` of one; its Python body is traced afresh (a new jit), so the
-      unrolled trace never lands in the caller's compile cache.
+    fn: a function or a `jax.jit` of one.
     *args: arguments (arrays or ShapeDtypeStructs, possibly sharded).
   """
-  fn = getattr(fn, "__wrapped__", fn)
-  with _unrolled_scans():
-    lowered = jax.jit(lambda *a: fn(*a)).lower(*args)
-  cost = lowered.cost_analysis()
-  if not cost or "flops" not in cost:
-    cost = hlo_cost_analysis(lowered)
-  return float(cost["flops"])
+  return _matmul_flops(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
-def hlo_cost_analysis(lowered: jax.stages.Lowered) -> dict[str, float]:
-  """XLA's HLO cost analysis of a lowering (unoptimised HLO), run by the CPU client.
+# HLO instructions that launch no kernel of their own (bookkeeping, views, constants).
+_NOT_KERNELS = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "after-all",
+                "partition-id", "replica-id", "opt-barrier", "add-dependency", "domain"}
 
-  `Lowered.cost_analysis()` returns None on backends reached through the PJRT C API (the CUDA
-  plugin among them); the analysis of unoptimised HLO does not depend on the backend, so we run
-  the same XLA pass with the CPU client. Custom calls (e.g. cuDNN attention) count 0 flops.
+
+def kernels_per_loop_step(hlo_text: str) -> list[int]:
+  """Instructions that launch work in each while-loop body of a compiled program's HLO text, in
+  program order: for a Kuramoto model, the kernels of one step of the forward scan (and of the
+  backward scan of a train step). A fusion counts once, however many ops it fused.
   """
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  from jax._src.lib import _jax  # pylint: disable=g-import-not-at-top
-  module = lowered._lowering.hlo().as_hlo_module()  # pylint: disable=protected-access
-  return _jax.hlo_module_cost_analysis(xla_bridge.get_backend("cpu"), module)
+  bodies = re.findall(r"\swhile\(.*?body=%?([\w.\-]+)", hlo_text)
+  counts = []
+  for body in bodies:
+    block = re.search(r"^%?" + re.escape(body) + r" .*?\{\n(.*?)^\}", hlo_text, re.S | re.M)
+    if block is None:
+      continue
+    ops = re.findall(r"=\s.*?\s([a-z][a-z0-9\-]*)\(", block.group(1))
+    counts.append(sum(op not in _NOT_KERNELS for op in ops))
+  return counts
 
 
 def _time_steps(call: Callable[[], Any], *, steps: int, warmup: int) -> list[float]:
@@ -294,6 +338,50 @@ def _peak_memory_gb(devices: list[jax.Device]) -> float | None:
   return max(peaks) / 1e9 if peaks else None
 
 
+def run_loop(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int = 10,
+             warmup: int = 2) -> dict[str, Any]:
+  """Times the trainer's real loop (`loop.train_and_evaluate`) on the config's dataset.
+
+  The loss function is wrapped to stamp the host clock (`jax.debug.callback`) when each step
+  runs, so step times include everything between steps: reading and batching examples, host to
+  device copies, augmentation, the step, EMA, logging. Evaluation is off; the final checkpoint is
+  written after the last timed step. Generated datasets are generated on first use.
+
+  Returns:
+    config, mode, scale, dtype, device, batch, median_step_s, min_step_s, steps_per_s,
+    examples_per_s, wall_s (the whole run, with compilation and the final save), steps, warmup.
+  """
+  task = tasks.get_task(config)
+  stamps: list[float] = []
+
+  def loss_fn(model, batch, key):
+    jax.debug.callback(lambda: stamps.append(time.perf_counter()))
+    return task.loss_fn(model, batch, key)
+
+  timed = dataclasses.replace(task, loss_fn=loss_fn, evaluate=None)
+  run_config = ml_collections.ConfigDict(config.to_dict())
+  run_config.train.num_steps = warmup + steps + 1
+  run_config.train.eval_every = 0
+  run_config.checkpoint.every_steps = 10 ** 9
+  t0 = time.perf_counter()
+  with tempfile.TemporaryDirectory() as workdir:
+    loop.train_and_evaluate(run_config, workdir, task=timed)
+  wall = time.perf_counter() - t0
+  times = np.diff(stamps[warmup:]).tolist()  # start of step k to start of step k+1
+  if len(times) != steps:
+    raise RuntimeError(f"{item.name}: {len(stamps)} step stamps for {warmup + steps + 1} steps.")
+  median = statistics.median(times)
+  device = jax.devices()[0]
+  return {
+      "config": item.name, "mode": item.mode, "scale": scale, "dtype": resolved_dtype(config),
+      "device": "cpu" if device.platform == "cpu" else device.device_kind,
+      "batch": item.sizes[scale].batch, "median_step_s": median, "min_step_s": min(times),
+      "steps_per_s": 1.0 / median, "examples_per_s": item.sizes[scale].batch / median,
+      "wall_s": wall, "devices": int(config.mesh.data),
+      "steps": steps, "warmup": warmup,
+  }
+
+
 def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int = 10,
         warmup: int = 2, profile_dir: str | None = None) -> dict[str, Any]:
   """Compiles, warms up and times `item` under `config` (from `configure`).
@@ -307,11 +395,14 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
     profile_dir: if set, 3 more steps run inside `jax.profiler.trace(profile_dir)`.
 
   Returns:
-    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup and
-    step_mem_gb: XLA's static estimate of one device's buffers for the step).
+    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup,
+    step_mem_gb: XLA's static estimate of one device's buffers for the step, and
+    kernels_per_loop_step: `kernels_per_loop_step` of the compiled step).
   """
   if steps < 1 or warmup < 0:
     raise ValueError(f"steps={steps} must be >= 1 and warmup={warmup} >= 0.")
+  if item.mode == "loop":
+    return run_loop(item, config, scale=scale, steps=steps, warmup=warmup)
   task = tasks.get_task(config)
   s = loop.setup(config, task)
   state = s.init_fn()
@@ -339,6 +430,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   t0 = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - t0
+  kernels = kernels_per_loop_step(compiled.as_text())
   mem = compiled.memory_analysis()
   step_mem = None if mem is None else (mem.argument_size_in_bytes + mem.output_size_in_bytes
                                        + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 1e9
@@ -362,17 +454,18 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   devices = int(s.mesh.size)
   median = statistics.median(times)
   size = item.sizes[scale]
-  peak = peak_tflops(device.device_kind, config.model.dtype)
+  dtype = resolved_dtype(config)
+  peak = peak_tflops(device.device_kind, dtype)
   tflops_per_s = None if flops is None else flops / median / 1e12
   return {
-      "config": item.name, "mode": item.mode, "scale": scale, "dtype": config.model.dtype,
+      "config": item.name, "mode": item.mode, "scale": scale, "dtype": dtype,
       "device": "cpu" if device.platform == "cpu" else device.device_kind,
       "batch": size.batch, "median_step_s": median, "min_step_s": min(times),
       "examples_per_s": size.batch / median, "compile_s": compile_s, "params": params,
       "flops_per_step": flops, "tflops_per_s": tflops_per_s,
       "mfu": None if peak is None or flops is None else tflops_per_s / (peak * devices),
       "peak_mem_gb": _peak_memory_gb(list(s.mesh.devices.flat)), "step_mem_gb": step_mem,
-      "remat": bool(config.model.remat),
-      "attn_impl": config.model.attn_impl if _has_attention(config) else None,
-      "devices": devices, "steps": steps, "warmup": warmup,
+      "remat": remat_policy(config),
+      "attn_impl": resolved_attention(config),
+      "devices": devices, "steps": steps, "warmup": warmup, "kernels_per_loop_step": kernels,
   }

@@ -32,7 +32,7 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   # --- model (name + keyword arguments of the model class) -----------------------------------
   c.model = ml_collections.ConfigDict()
   c.model.name = ""
-  c.model.dtype = "float32"   # compute dtype of couplings/convs; oscillator state stays float32
+  c.model.dtype = "auto"      # matmul/conv dtype: auto = bf16 on GPU/TPU, f32 on CPU (compute.py)
 
   # --- optim ------------------------------------------------------------------------------------
   c.optim = ml_collections.ConfigDict()

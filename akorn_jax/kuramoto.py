@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 from jax.typing import ArrayLike
 
 Coupling = Callable[[jax.Array], jax.Array]
@@ -40,6 +41,21 @@ def _blocks(x: jax.Array, n: int) -> jax.Array:
   return x.reshape(*x.shape[:-1], x.shape[-1] // n, n)
 
 
+def _block_sum(a: jax.Array) -> jax.Array:
+  """[..., K, n] -> [..., K, 1], the sum within every oscillator block.
+
+  A reduction over the short last axis, not explicit slice sums: on XLA:CPU the reduction lets the
+  whole update fuse into the coupling's convolution (4 kernels per step, explicit sums 7;
+  results/benchmarks.md).
+  """
+  return jnp.sum(a, axis=-1, keepdims=True)
+
+
+def _normalize_blocks(xb: jax.Array) -> jax.Array:
+  """[..., K, n] -> the same with unit-norm blocks, v / max(||v||, 1e-12)."""
+  return xb / jnp.maximum(jnp.sqrt(_block_sum(xb * xb)), NORM_EPS)
+
+
 def normalize(x: jax.Array, n: int) -> jax.Array:
   """Projects every oscillator onto its unit sphere: v / max(||v||, 1e-12).
 
@@ -50,9 +66,7 @@ def normalize(x: jax.Array, n: int) -> jax.Array:
   Returns:
     Array of the same shape and dtype with unit-norm n-blocks.
   """
-  xb = _blocks(x, n)
-  norm = jnp.linalg.norm(xb, axis=-1, keepdims=True)
-  return (xb / jnp.maximum(norm, NORM_EPS)).reshape(x.shape)
+  return _normalize_blocks(_blocks(x, n)).reshape(x.shape)
 
 
 def project(y: jax.Array, x: jax.Array, n: int) -> jax.Array:
@@ -67,7 +81,7 @@ def project(y: jax.Array, x: jax.Array, n: int) -> jax.Array:
     [..., C], orthogonal to x within every n-block.
   """
   yb, xb = _blocks(y, n), _blocks(x, n)
-  return (yb - jnp.sum(yb * xb, axis=-1, keepdims=True) * xb).reshape(y.shape)
+  return (yb - _block_sum(yb * xb) * xb).reshape(y.shape)
 
 
 def omega_rotate(x: jax.Array, omega: ArrayLike) -> jax.Array:
@@ -106,8 +120,50 @@ def energy(x: jax.Array, y: jax.Array) -> jax.Array:
   return -jnp.sum(prod.reshape(prod.shape[0], -1), axis=-1)
 
 
+# `checkpoint_name` of the coupling's output J(x) in every step, for rematerialisation policies.
+COUPLING_NAME = "kuramoto_coupling"
+
+# What the backward pass keeps of each step (the rest it recomputes from the carried state):
+#   "none"     keep everything (no rematerialisation; fastest, memory O(T) activations),
+#   "coupling" keep J(x) and the coupling's matmul/convolution outputs, recompute the elementwise
+#              chain (projection, Ω, renormalisation, energy; cheap to recompute, large to keep),
+#   "minimal"  keep only J(x) of each step; recompute the coupling's internals too,
+#   "full"     keep nothing but the carried state (memory O(1) in T, one extra forward pass).
+REMAT_POLICIES = ("none", "coupling", "minimal", "full")
+
+
+def _remat(body: Callable, remat: str | bool) -> Callable:
+  """`body` wrapped in `jax.checkpoint` with the named policy (True = "full", False = "none")."""
+  policy = {False: "none", True: "full"}.get(remat, remat) if isinstance(remat, bool) else remat
+  if policy not in REMAT_POLICIES:
+    raise ValueError(f"Unknown remat policy {remat!r}; expected one of {REMAT_POLICIES}.")
+  policies = jax.checkpoint_policies
+  if policy == "none":
+    return body
+  if policy == "full":
+    return jax.checkpoint(body)
+  keep = policies.save_only_these_names(COUPLING_NAME)
+  if policy == "coupling":
+    keep = policies.save_from_both_policies(keep, policies.dots_saveable)
+  return jax.checkpoint(body, policy=keep)
+
+
+def _update(x: jax.Array, y: jax.Array, *, n: int, gamma: ArrayLike, omega: ArrayLike | None,
+            project_tangent: bool) -> tuple[jax.Array, jax.Array]:
+  """The elementwise part of one step, written so XLA fuses it into one kernel: energy, tangent
+  projection, Ω, Euler step and renormalisation from the state x and the total input y (float32)."""
+  e = energy(x, y)
+  xb, yb = _blocks(x, n), _blocks(y, n)
+  dx = yb - _block_sum(yb * xb) * xb if project_tangent else yb
+  if omega is not None:
+    dx = dx + _blocks(omega_rotate(x, omega), n)
+  x_next = _normalize_blocks(xb + jnp.asarray(gamma, jnp.float32) * dx)
+  return x_next.reshape(x.shape), e
+
+
 def step(x: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, gamma: ArrayLike,
-         omega: ArrayLike | None = None, project_tangent: bool = True) -> tuple[jax.Array, jax.Array]:
+         omega: ArrayLike | None = None, project_tangent: bool = True,
+         coupling_input: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """One Kuramoto update.
 
   Args:
@@ -118,21 +174,20 @@ def step(x: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, gamma: Array
     gamma: step size (scalar, may be a traced/learned value).
     omega: None (no natural frequency), a scalar or [C/2] frequencies.
     project_tangent: apply the tangent projection (the reference's `apply_proj`).
+    coupling_input: x already cast to the coupling's compute dtype (default: x itself).
 
   Returns:
     (x_next [B, ..., C] float32, energy of the pre-update state [B]).
   """
-  y = coupling(x).astype(jnp.float32) + c
-  e = energy(x, y)
-  dx = project(y, x, n) if project_tangent else y
-  if omega is not None:
-    dx = dx + omega_rotate(x, omega)
-  return normalize(x + jnp.asarray(gamma, jnp.float32) * dx, n), e
+  j = coupling(x if coupling_input is None else coupling_input)
+  y = checkpoint_name(j, COUPLING_NAME).astype(jnp.float32) + c
+  return _update(x, y, n=n, gamma=gamma, omega=omega, project_tangent=project_tangent)
 
 
 def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps: int,
               gamma: ArrayLike, omega: ArrayLike | None = None, project_tangent: bool = True,
-              remat: bool = False, return_states: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+              remat: str | bool = "none", unroll: int | bool = 1, coupling_dtype=None,
+              return_states: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Runs T Kuramoto updates with `lax.scan`.
 
   The initial state is first normalised onto the spheres (the reference's x₀ = N(x)).
@@ -146,7 +201,10 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
     gamma: step size γ.
     omega: natural frequencies (None, scalar or [C/2]).
     project_tangent: apply the tangent projection.
-    remat: rematerialise each step in the backward pass (memory O(1) in T for activations).
+    remat: what the backward pass keeps per step, one of REMAT_POLICIES (True = "full").
+    unroll: steps per loop iteration of the scan (True: all), as `lax.scan`'s `unroll`.
+    coupling_dtype: compute dtype of J (None: float32). The scan carries the state also cast to
+      it, computed in the same fused update, so J reads it without a separate conversion.
     return_states: also return every state x_1 … x_T.
 
   Returns:
@@ -159,16 +217,21 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
   if steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}.")
   c = c.astype(jnp.float32)
+  cast = coupling_dtype is not None and jnp.dtype(coupling_dtype) != jnp.float32
 
-  def body(x, _):
-    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega, project_tangent=project_tangent)
-    return x_next, (e, x_next if return_states else None)
+  def carry_of(x):
+    return (x, x.astype(coupling_dtype)) if cast else (x, None)
 
-  if remat:
-    body = jax.checkpoint(body)
+  def body(carry, _):
+    x, x_in = carry
+    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega,
+                     project_tangent=project_tangent, coupling_input=x_in)
+    return carry_of(x_next), (e, x_next if return_states else None)
+
   x0 = normalize(x0.astype(jnp.float32), n)
-  x_final, (energies, states) = jax.lax.scan(body, x0, None, length=steps)
-  final_energy = energy(x_final, coupling(x_final).astype(jnp.float32) + c)
+  (x_final, x_in), (energies, states) = jax.lax.scan(_remat(body, remat), carry_of(x0), None,
+                                                     length=steps, unroll=unroll)
+  final_energy = energy(x_final, coupling(x_final if x_in is None else x_in).astype(jnp.float32) + c)
   aux = {"energies": jnp.concatenate([energies, final_energy[None]], axis=0)}
   if return_states:
     aux["states"] = states

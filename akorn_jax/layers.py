@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from akorn_jax import compute
 from akorn_jax import kuramoto
 
 Dtype = Any
@@ -214,7 +215,9 @@ class Attention(nnx.Module):
       hw = tuple(shape[1:3]) if len(shape) == 4 else self.hw
       mq, mk, mv, mo = self._mats(hw)
       q, k, v = _apply_pairs(mq, q), _apply_pairs(mk, k), _apply_pairs(mv, v)
-    o = jax.nn.dot_product_attention(q, k, v, implementation=self.attn_impl)
+    impl, length = compute.attention_plan(q.shape[1], self.heads, self.head_dim, q.dtype,
+                                  impl=self.attn_impl)
+    o = compute.attend(q, k, v, implementation=impl, length=length)
     if self.hw is not None:
       o = _apply_pairs(mo, o)
     return self.out(o.reshape(tokens.shape)).reshape(shape)
@@ -262,7 +265,7 @@ class KLayer(nnx.Module):
                ksize: int = 1, heads: int = 8, gta: bool = True, hw: Sequence[int] | None = None,
                c_norm: str | None = "gn", use_omega: bool = False, init_omega: float = 1.0,
                global_omega: bool = False, learn_omega: bool = True, project: bool = True,
-               attn_impl: str | None = None, remat: bool = False, dtype: Dtype = None,
+               attn_impl: str | None = None, remat: str | bool = "none", dtype: Dtype = None,
                param_dtype: Dtype = jnp.float32):
     """Creates the layer.
 
@@ -279,8 +282,9 @@ class KLayer(nnx.Module):
       use_omega: natural frequencies Ω (needs even n). Without Ω the update is x + γP(y) (SPEC §10).
       init_omega, global_omega, learn_omega: Ω options (SPEC §1.5).
       project: tangent projection of the coupling (the reference's apply_proj).
-      attn_impl: implementation passed to `jax.nn.dot_product_attention` (None, "xla", "cudnn").
-      remat: rematerialise every step in the backward pass.
+      attn_impl: attention kernel: None or "" (chosen by `compute.attention_plan`), "xla" or "cudnn".
+      remat: what the backward pass keeps per step, a `kuramoto.REMAT_POLICIES` name ("none",
+        "coupling", "minimal", "full"; True = "full", False = "none").
       dtype: compute dtype of J (the state and energy stay float32).
       param_dtype: parameter dtype.
     """
@@ -288,7 +292,7 @@ class KLayer(nnx.Module):
       raise ValueError(f"channels ({ch}) must be a multiple of the oscillator dimension n={n}.")
     if use_omega and n % 2:
       raise ValueError(f"Natural frequencies need an even oscillator dimension, got n={n}.")
-    self.n, self.project, self.remat = n, project, remat
+    self.n, self.project, self.remat, self.dtype = n, project, remat, dtype
     if connectivity == "conv":
       self.connectivity = coupling_conv(ch, ksize, rngs=rngs, dtype=dtype, param_dtype=param_dtype)
     elif connectivity == "attn":
@@ -319,7 +323,7 @@ class KLayer(nnx.Module):
     return kuramoto.integrate(
         x, c_hat, self.connectivity, n=self.n, steps=steps, gamma=gamma,
         omega=self.omega() if self.omega is not None else None, project_tangent=self.project,
-        remat=self.remat, return_states=return_states)
+        remat=self.remat, coupling_dtype=self.dtype, return_states=return_states)
 
 
 class ReadOut(nnx.Module):

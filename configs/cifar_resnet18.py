@@ -14,6 +14,6 @@ from . import cifar_akorn
 def get_config(arg: str | None = None):
   v = config_base.parse_arg(arg, tiny=False)
   c = cifar_akorn.get_config(arg)
-  c.model = dict(name="resnet18", num_classes=10, width=8 if v.tiny else 64, dtype="float32")
+  c.model = dict(name="resnet18", num_classes=10, width=8 if v.tiny else 64, dtype="auto")
   c.eval.eot = 1
   return c

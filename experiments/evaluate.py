@@ -75,6 +75,8 @@ def _jsonable(obj):
 
 def main(argv):
   del argv
+  from akorn_jax import compute  # pylint: disable=g-import-not-at-top
+  compute.enable_compilation_cache()
   result = _jsonable(evaluate(_CONFIG.value, _WORKDIR.value, robustness=_ROBUSTNESS.value,
                               seed=_SEED.value, untrained=_UNTRAINED.value))
   path = _OUTPUT.value or os.path.join(_WORKDIR.value, f"eval_{result['step']}.json")

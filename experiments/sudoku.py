@@ -49,7 +49,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from akorn_jax import config_loader
+from akorn_jax import compute, config_loader
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
 from akorn_jax.train import restore
@@ -384,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error("export needs --workdir=DIR of a trained run")
   if args.command == "solve" and args.chunk is None:
     args.chunk = 256 if jax.default_backend() == "cpu" else 8192
+  compute.enable_compilation_cache()
   return _solve(args) if args.command == "solve" else _export(args)
 
 

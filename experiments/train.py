@@ -48,10 +48,11 @@ def main(argv: list[str]) -> None:
     with config.unlocked():
       config.train.profile_steps = _PROFILE.value
   # Heavy imports only now that the flags are valid.
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import compute, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.train import loop, restore, sharding  # pylint: disable=g-import-not-at-top
 
   sharding.maybe_initialize_distributed(_DISTRIBUTED.value)
+  compute.enable_compilation_cache()
   task = tasks.get_task(config)
   if _DRY_RUN.value:
     spec = flags.FLAGS["config"].config_filename

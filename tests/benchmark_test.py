@@ -18,8 +18,9 @@ FIELDS = {
     "config": str, "mode": str, "scale": str, "dtype": str, "device": str, "batch": int,
     "median_step_s": float, "min_step_s": float, "examples_per_s": float, "compile_s": float,
     "params": int, "flops_per_step": float, "tflops_per_s": float, "mfu": (float, type(None)),
-    "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": bool,
+    "peak_mem_gb": (float, type(None)), "step_mem_gb": (float, type(None)), "remat": (str, type(None)),
     "attn_impl": (str, type(None)), "devices": int, "steps": int, "warmup": int,
+    "kernels_per_loop_step": list,
 }
 
 
@@ -39,7 +40,10 @@ def _check_record(record: dict, name: str, devices: int = 1) -> None:
   json.dumps(record)  # plain JSON types only
 
 
-@pytest.mark.parametrize("name", list(benchmark.ITEMS))
+STEP_ITEMS = [name for name, item in benchmark.ITEMS.items() if item.mode != "loop"]
+
+
+@pytest.mark.parametrize("name", STEP_ITEMS)
 def test_every_item_reports_every_field(name):
   record = driver.run_item(name, scale="tiny", steps=2, warmup=1)
   _check_record(record, name)
@@ -48,6 +52,15 @@ def test_every_item_reports_every_field(name):
   assert record["params"] == restore.count_params(restore.abstract_model(config))
   assert record["attn_impl"] == ("xla" if name.startswith(("sudoku", "clevrtex")) else None)
   assert record["mfu"] is None and record["device"] == "cpu"  # CPU has no peak in the table
+
+
+def test_loop_item_times_the_trainers_loop():
+  record = driver.run_item("sudoku_loop", scale="tiny", steps=3, warmup=1)
+  assert (record["config"], record["mode"], record["batch"]) == ("sudoku_loop", "loop", 4)
+  assert 0 < record["min_step_s"] <= record["median_step_s"] < record["wall_s"]
+  assert record["steps_per_s"] == pytest.approx(1 / record["median_step_s"])
+  assert record["steps"] == 3 and record["dtype"] == "float32"
+  json.dumps(record)
 
 
 def test_driver_prints_one_json_line_on_two_devices():
@@ -70,14 +83,47 @@ def test_count_flops_counts_every_scan_step(steps):
   def f(x, w):
     return jax.lax.scan(lambda x, _: (x @ w, None), x, None, length=steps)[0]
 
-  # XLA adds a few scalar flops (loop counters) to the 2·B·D·D of each matmul.
-  assert benchmark.count_flops(f, x, w) == pytest.approx(2 * b * d * d * steps, rel=1e-3)
+  assert benchmark.count_flops(f, x, w) == 2 * b * d * d * steps
+  # Forward and backward: d(sum f)/dw has two matmuls per step besides the forward one.
+  grad = jax.jit(jax.grad(lambda x, w: f(x, w).sum(), argnums=1))
+  assert benchmark.count_flops(grad, x, w) == 3 * 2 * b * d * d * steps
   if steps > 1:
-    # The compiled step's own analysis counts the loop body once: why count_flops exists. And
-    # the unrolled trace stayed out of f's cache: f still compiles to a loop.
+    # The compiled step's own analysis counts the loop body once: why count_flops exists.
     compiled = f.lower(x, w).compile()
     assert compiled.cost_analysis()["flops"] == pytest.approx(2 * b * d * d, rel=1e-3)
-    assert "while" in compiled.as_text()
+
+
+def test_count_flops_on_loop_free_matmuls_and_convolutions():
+  x, w, m = jnp.ones((2, 9, 9, 8)), jnp.ones((3, 3, 8, 16)), jnp.ones((8, 12))
+
+  def conv(x, w, padding):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  def xla(f, *args):
+    return jax.jit(f).lower(*args).compile().cost_analysis()["flops"]
+
+  # Matmuls and unpadded convolutions: XLA's count.
+  matmul = lambda x, m: jnp.einsum("bhwc,cd->bhwd", x, m)
+  assert benchmark.count_flops(matmul, x, m) == xla(matmul, x, m) == 2 * 2 * 81 * 8 * 12
+  valid = lambda x, w: conv(x, w, "VALID")
+  assert benchmark.count_flops(valid, x, w) == xla(valid, x, w) == 2 * 2 * 49 * 9 * 8 * 16
+  # Zero-padded: every tap of every output counts (XLA skips the taps that fall on padding).
+  same = lambda x, w: conv(x, w, "SAME")
+  assert benchmark.count_flops(same, x, w) == 2 * 2 * 81 * 9 * 8 * 16 > xla(same, x, w)
+
+
+def test_kernels_per_loop_step_counts_each_scan_body():
+  x, w = jnp.ones((5, 24)), jnp.ones((24, 24))
+
+  def f(x, w):
+    return jax.lax.scan(lambda x, _: (jnp.tanh(x @ w), None), x, None, length=4)[0].sum()
+
+  forward = benchmark.kernels_per_loop_step(jax.jit(f).lower(x, w).compile().as_text())
+  assert len(forward) == 1 and 1 <= forward[0] <= 4  # the matmul (+ tanh), the loop counter
+  train = jax.jit(jax.grad(f, argnums=1)).lower(x, w).compile().as_text()
+  assert len(benchmark.kernels_per_loop_step(train)) == 2  # the forward and the backward scan
+  assert benchmark.kernels_per_loop_step(jax.jit(jnp.tanh).lower(x).compile().as_text()) == []
 
 
 def test_peak_table():
@@ -93,22 +139,19 @@ def test_peak_table():
 def test_configure_sizes_and_errors():
   item = benchmark.ITEMS["clevrtex_L2_train"]
   config = benchmark.configure(item, driver.base_config(item), scale="cpu", dtype="bfloat16",
-                               remat=True, attn_impl="xla", devices=2)
+                               remat="coupling", attn_impl="xla", devices=2)
   assert (config.model.ch, config.model.steps, config.model.imsize) == (64, 8, 64)
   assert config.data.batch_size == 32  # 64 views = 32 images
-  assert (config.model.dtype, config.model.remat) == ("bfloat16", True)
+  assert (config.model.dtype, config.model.remat) == ("bfloat16", "coupling")
   assert config.model.attn_impl == "xla"
   assert (config.mesh.data, config.mesh.fsdp, config.model.num_layers) == (2, 1, 2)
+  # Without overrides the item runs as the config does: "auto" compute, the layers' attention.
+  config = benchmark.configure(item, driver.base_config(item), scale="cpu")
+  assert (config.model.dtype, config.model.attn_impl) == ("auto", "")
+  assert benchmark.resolved_dtype(config) == "float32"  # on this CPU
+  assert benchmark.resolved_attention(config) == "xla"
   sudoku = benchmark.ITEMS["sudoku_train"]
   with pytest.raises(ValueError, match="devices cannot split"):
     benchmark.configure(sudoku, driver.base_config(sudoku), scale="tiny", devices=3)
   with pytest.raises(ValueError, match="Unknown benchmark item 'sudoku'"):
     benchmark.get_item("sudoku")
-
-
-def test_hlo_cost_analysis_matches_lowered_cost_analysis():
-  # The fallback for plugin backends (CUDA), where Lowered.cost_analysis() returns None, must
-  # give the same count as the built-in analysis does on the CPU.
-  x, w = jnp.ones((5, 24)), jnp.ones((24, 24))
-  lowered = jax.jit(lambda x, w: jnp.tanh(x @ w) @ w).lower(x, w)
-  assert benchmark.hlo_cost_analysis(lowered)["flops"] == lowered.cost_analysis()["flops"] > 0

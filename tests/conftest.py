@@ -7,3 +7,5 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests must never reach the network (tfds would otherwise try to download catalog datasets).
 os.environ.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "runs", "tfds_test_unused"))
 os.environ.setdefault("NO_GCE_CHECK", "true")
+# Tests compile fresh: no persistent compilation cache (the drivers turn one on by default).
+os.environ.setdefault("AKORN_JAX_CACHE_DIR", "off")

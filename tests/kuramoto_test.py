@@ -149,24 +149,66 @@ def test_jit_equals_eager_and_traces_once():
   assert len(traces) == 1 + 3  # one jit trace for all three calls, plus three eager calls
 
 
-def test_gradients_finite_and_remat_identical():
+def test_gradients_finite_and_equal_under_every_remat_policy_and_unroll():
   coupling_w = jax.random.normal(jax.random.key(40), (3, 3, C, C)) * 0.2
   x0, c = _rand(41), _rand(42)
 
-  def loss(w, gamma, remat):
+  def loss(w, gamma, remat, unroll):
     def coupling(x):
       return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
     xT, aux = kuramoto.integrate(x0, c, coupling, n=N, steps=4, gamma=gamma, omega=0.3,
-                                 remat=remat)
+                                 remat=remat, unroll=unroll)
     return jnp.sum(xT * c) + 1e-3 * jnp.sum(aux["energies"])
 
-  g1 = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(coupling_w, 0.5, False)
-  g2 = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(coupling_w, 0.5, True)
-  for a, b in zip(g1, g2):
-    assert bool(jnp.all(jnp.isfinite(a)))
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=(2, 3))
+  g1 = grad(coupling_w, 0.5, "none", 1)
   assert float(jnp.abs(g1[1])) > 0  # the step size is learnable (Sudoku learns γ)
+  for remat, unroll in [(True, 1), ("coupling", 2), ("minimal", 1), ("full", True)]:
+    g2 = grad(coupling_w, 0.5, remat, unroll)
+    for a, b in zip(g1, g2):
+      assert bool(jnp.all(jnp.isfinite(a)))
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"{remat} {unroll}")
+  with pytest.raises(ValueError, match="Unknown remat policy 'dots'"):
+    grad(coupling_w, 0.5, "dots", 1)
+
+
+def test_remat_policy_keeps_the_coupling_output_and_drops_elementwise_intermediates():
+  # Residuals saved for the backward pass of a scan with matmul coupling: "none" keeps the
+  # elementwise chain, "coupling"/"minimal" keep J(x) per step but not the chain, "full" only x.
+  w = jax.random.normal(jax.random.key(43), (C, C)) * 0.2
+  x0, c = _rand(44), _rand(45)
+
+  def saved_bytes(remat):
+    def loss(w):
+      xT, _ = kuramoto.integrate(x0, c, lambda x: x @ w, n=N, steps=6, gamma=0.5, omega=0.3,
+                                 remat=remat)
+      return jnp.sum(xT * c)
+    _, vjp_fn = jax.vjp(loss, w)  # a pytree whose leaves are the saved residuals
+    return sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(vjp_fn))
+
+  sizes = {p: saved_bytes(p) for p in kuramoto.REMAT_POLICIES}
+  per_step, inputs = x0.nbytes * 6, c.nbytes + w.nbytes  # one float32 state per step; c and w
+  assert sizes["full"] == per_step + inputs  # the carried states
+  assert sizes["minimal"] == sizes["coupling"] == 2 * per_step + inputs  # and J(x) (no dots here)
+  assert sizes["none"] > 3 * per_step + inputs
+
+
+def test_bfloat16_carry_for_a_bfloat16_coupling():
+  w = jax.random.normal(jax.random.key(46), (C, C)) * 0.2
+  seen = []
+
+  def coupling(x):
+    seen.append(x.dtype)
+    return x.astype(jnp.bfloat16) @ w.astype(jnp.bfloat16)
+
+  x0, c = _rand(47), _rand(48)
+  xb, auxb = kuramoto.integrate(x0, c, coupling, n=N, steps=3, gamma=0.5,
+                                coupling_dtype=jnp.bfloat16)
+  assert set(seen) == {jnp.dtype(jnp.bfloat16)} and xb.dtype == jnp.float32
+  x32, aux32 = kuramoto.integrate(x0, c, coupling, n=N, steps=3, gamma=0.5)
+  np.testing.assert_array_equal(xb, x32)  # the coupling casts the same values itself
+  np.testing.assert_array_equal(auxb["energies"], aux32["energies"])
 
 
 def test_bfloat16_coupling_keeps_float32_state():

@@ -42,13 +42,16 @@ class Lookup(nnx.Module):
     self.puzzles = nnx.Variable(jnp.asarray(puzzles, jnp.int32))
     self.solutions = nnx.Variable(jnp.asarray(solutions, jnp.int32))
     self.broken = broken
+    self.embed = nnx.Embed(10, 2, rngs=nnx.Rngs(0))  # voting draws x_init [B, 9, 9, 2]
 
-  def __call__(self, puzzle, *, key, steps=None):
+  def __call__(self, puzzle, *, key=None, x_init=None, steps=None):
     match = jnp.all(self.puzzles[...][None] == puzzle[:, None], axis=(2, 3)).astype(jnp.int32)
     board = jnp.einsum("bn,nij->bij", match, self.solutions[...])
     if self.broken:
       board = board.at[:, 0].set(jnp.roll(board[:, 0], 1, axis=-1))
-    energy = jax.random.uniform(key, (3, puzzle.shape[0]))
+    if x_init is None:
+      x_init = jax.random.normal(key, (puzzle.shape[0], 9, 9, 2))
+    energy = x_init.reshape(puzzle.shape[0], -1)[:, :3].T  # [T+1 = 3, B]
     return jax.nn.one_hot(board - 1, 9), {"energies": [energy]}
 
 

@@ -84,6 +84,7 @@ import scipy.ndimage
 from jax.typing import ArrayLike
 
 from akorn_jax import metrics, progress
+from akorn_jax.evaluate import common
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
@@ -493,7 +494,7 @@ def calibration_report(probs_fn: Callable[[jax.Array, jax.Array], jax.Array], im
                        labels: ArrayLike, key: jax.Array, *,
                        corruptions: Sequence[str] = CORRUPTIONS,
                        severities: Sequence[int] = (1, 2, 3, 4, 5), num_bins: int = 15,
-                       chunk_size: int = 500) -> dict:
+                       chunk_size: int = 500, mesh: jax.sharding.Mesh | None = None) -> dict:
   """Accuracy and expected calibration error, clean and under each corruption and severity.
 
   Args:
@@ -506,6 +507,8 @@ def calibration_report(probs_fn: Callable[[jax.Array, jax.Array], jax.Array], im
     severities: severities in 1..5.
     num_bins: ECE bins.
     chunk_size: examples per call of `probs_fn`.
+    mesh: devices every call's batch is split over (default: all; evaluate/common.py); the
+      results do not depend on it.
 
   Returns:
     {"clean": {"accuracy", "ece"}, "corruptions": {name: {severity: {"accuracy", "ece"}}},
@@ -518,7 +521,8 @@ def calibration_report(probs_fn: Callable[[jax.Array, jax.Array], jax.Array], im
     out = []
     for c, lo in enumerate(range(0, len(images), chunk_size)):
       k_data, k_model = jax.random.split(jax.random.fold_in(k, c))
-      out.append(np.asarray(probs_fn(transform(images[lo:lo + chunk_size], k_data), k_model)))
+      batch = np.asarray(transform(images[lo:lo + chunk_size], k_data))
+      out.append(common.sharded_call(probs_fn, batch, k_model, batch_argnums=(0,), mesh=mesh))
     return np.concatenate(out).astype(np.float64)
 
   report = {"clean": _scores(probs_of(lambda x, k: jnp.asarray(x), jax.random.fold_in(key, 0)),

@@ -25,6 +25,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from akorn_jax import progress
+from akorn_jax.evaluate import common
 
 LogitsFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -356,7 +357,8 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                     attacks: Sequence[str] = ("fgsm", "pgd", "apgd_ce", "apgd_t"),
                     eps: float = 8 / 255, eot: int = 1,
                     options: Mapping[str, Mapping] | None = None,
-                    chunk_size: int = 256) -> dict[str, float]:
+                    chunk_size: int = 256,
+                    mesh: jax.sharding.Mesh | None = None) -> dict[str, float]:
   """Clean accuracy, accuracy under each attack and the per-example worst case over attacks.
 
   Args:
@@ -369,7 +371,9 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
     eot: EOT samples for the gradient attacks (random_sign ignores it).
     options: per-attack keyword overrides, e.g. {"pgd": {"steps": 50}, "random_sign":
       {"eps": 64/255}}.
-    chunk_size: examples per jitted call; the last chunk is padded so nothing recompiles.
+    chunk_size: examples per jitted call (rounded up to a multiple of the devices); the last
+      chunk is padded so nothing recompiles.
+    mesh: devices every chunk is split over (default: all); the results do not depend on it.
 
   Returns:
     dict with "clean", one entry per attack and "worst" (correct only if correct clean and under
@@ -379,20 +383,23 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   options = dict(options or {})
   fns = {name: _resolve(name) for name in attacks}
   correct = {name: [] for name in ("clean", *attacks)}
-  logits_fn = _as_pytree(logits_fn)
-  size = min(chunk_size, len(images))
+  # Every chunk is split over the devices of the mesh (sharded evaluation, evaluate/common.py).
+  mesh = mesh or common.default_mesh()
+  logits_fn = common.replicate(_as_pytree(logits_fn), mesh)
+  size = common.rows_per_call(min(chunk_size, len(images)), mesh.size)
   chunks = list(_chunks(len(images), size))
   for c, (lo, hi) in enumerate(progress.track(chunks, desc=f"attacks {', '.join(attacks)}",
                                               unit="chunk")):
-    x, y = _pad(images[lo:hi], size), _pad(labels[lo:hi], size)
+    x, y = common.shard_rows((_pad(images[lo:hi], size), _pad(labels[lo:hi], size)), mesh)
     k_chunk = jax.random.fold_in(key, c)
-    correct["clean"].append(np.asarray(_predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)[:hi - lo])
+    correct["clean"].append(
+        common.to_host(_predict(logits_fn, x, jax.random.fold_in(k_chunk, 0)) == y)[:hi - lo])
     for a, (name, fn) in enumerate(fns.items(), start=1):
       kwargs = {"eps": eps} | ({} if name == "random_sign" else {"eot": eot})
       kwargs |= options.get(name, {})
       k_attack, k_eval = jax.random.split(jax.random.fold_in(k_chunk, a))
       x_adv = fn(logits_fn, x, y, k_attack, **kwargs)
-      correct[name].append(np.asarray(_predict(logits_fn, x_adv, k_eval) == y)[:hi - lo])
+      correct[name].append(common.to_host(_predict(logits_fn, x_adv, k_eval) == y)[:hi - lo])
   per_example = {name: np.concatenate(v) for name, v in correct.items()}
   result = {name: float(v.mean()) for name, v in per_example.items()}
   result["worst"] = float(np.logical_and.reduce(list(per_example.values())).mean())

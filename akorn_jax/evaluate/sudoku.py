@@ -19,6 +19,7 @@ Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -29,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from akorn_jax import data, metrics, progress
+from akorn_jax import data, metrics
+from akorn_jax.evaluate import common
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
 
@@ -69,52 +71,128 @@ def vote_scores(energies: jax.Array | None, logits: jax.Array, puzzle: jax.Array
   return energies[-1]
 
 
+_HAS_ENERGIES: dict[tuple[nnx.GraphDef, int | None], bool] = {}
+
+
 def has_energies(model: nnx.Module, steps: int | None = None) -> bool:
-  """Whether `model` reports Kuramoto energies (False for deterministic baselines); traces only."""
-  out = jax.eval_shape(lambda: model(jnp.zeros((1, 9, 9), jnp.int32), key=jax.random.key(0),
-                                     steps=steps)[1])
-  return bool(out.get("energies"))
+  """Whether `model` reports Kuramoto energies (False for deterministic baselines); traces once
+  per architecture and T."""
+  graphdef = nnx.graphdef(model)
+  if (graphdef, steps) not in _HAS_ENERGIES:
+    out = jax.eval_shape(lambda: model(jnp.zeros((1, 9, 9), jnp.int32), key=jax.random.key(0),
+                                       steps=steps)[1])
+    _HAS_ENERGIES[graphdef, steps] = bool(out.get("energies"))
+  return _HAS_ENERGIES[graphdef, steps]
+
+
+def _state_shape(model: nnx.Module) -> tuple[int, ...]:
+  """Shape of one board's oscillator state [9, 9, C] (that of its stimulus, the digit embedding);
+  () for a model whose __call__ takes no `x_init` (run one row per call, vmapped: slower)."""
+  if "x_init" not in inspect.signature(type(model).__call__).parameters:
+    return ()
+  if not hasattr(model, "embed"):
+    raise ValueError(f"{type(model).__name__} reports energies but has no `embed` (the digit "
+                     "embedding whose output shape [9, 9, C] is the initial state's); energy "
+                     "voting needs `model(puzzle, x_init=[B, 9, 9, C], steps=T)`.")
+  return tuple(jax.eval_shape(model.embed, jnp.zeros((9, 9), jnp.int32)).shape)
 
 
 @functools.cache
-def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ...]):
+def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ...],
+            state_shape: tuple[int, ...] | None):
   """The jitted forward pass over a chunk of (puzzle, start) rows, cached so that repeated
-  evaluations of one architecture (e.g. during training) compile once per chunk shape."""
+  evaluations of one architecture (e.g. during training) compile once per chunk shape.
+
+  The model runs batched over the rows; each row's initial state is drawn from its own key
+  `fold_in(fold_in(key, i), k)` and passed in (`x_init`), so a row's result does not depend on
+  the chunk it lands in. `state_shape` None: a deterministic model, run without initial state;
+  (): a model without `x_init`, run one row per call with the row's key (vmapped; same numbers).
+  """
 
   @jax.jit
-  def run(state: nnx.State, key: jax.Array, boards: jax.Array, puzzle_idx: jax.Array,
-          start_idx: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def run(state: nnx.State, puzzles: jax.Array, key: jax.Array,
+          rows: dict[str, jax.Array]) -> dict[str, jax.Array]:
     model = nnx.merge(graphdef, state)
-
-    def one(board, i, k):
-      # Batch of one per row, vmapped: each row gets its own key, so a row's result does not
-      # depend on which chunk it lands in.
-      logits, aux = model(board[None], key=jax.random.fold_in(jax.random.fold_in(key, i), k),
-                          steps=steps)
-      energies = aux["energies"][-1] if aux.get("energies") else None
-      return logits[0], jnp.stack([vote_scores(energies, logits, board[None], v)[0]
-                                   for v in vote_types])
-
-    logits, scores = jax.vmap(one)(boards, puzzle_idx, start_idx)  # [R, 9, 9, 9], [R, V]
-    return (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8), scores
+    boards = puzzles[rows["puzzle"]].astype(jnp.int32)  # [R, 9, 9]
+    if state_shape is None:
+      logits, aux = model(boards, key=key, steps=steps)
+    elif state_shape == ():  # a model without `x_init`: one row per call, vmapped
+      def one(board, i, k):
+        logits, aux = model(board[None], key=jax.random.fold_in(jax.random.fold_in(key, i), k),
+                            steps=steps)
+        return logits[0], jax.tree.map(lambda e: e[:, 0], aux["energies"])
+      logits, energies = jax.vmap(one, out_axes=(0, 1))(boards, rows["puzzle"], rows["start"])
+      aux = {"energies": energies}
+    else:
+      def draw(i, k):
+        return jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), k), state_shape,
+                                 jnp.float32)
+      x_init = jax.vmap(draw)(rows["puzzle"], rows["start"])  # [R, 9, 9, C]
+      logits, aux = model(boards, x_init=x_init, steps=steps)
+    energies = aux["energies"][-1] if aux.get("energies") else None
+    scores = jnp.stack([vote_scores(energies, logits, boards, v) for v in vote_types], axis=-1)
+    return {"pred": (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8), "scores": scores}
 
   return run
 
 
+def _puzzle_table(puzzles: np.ndarray) -> np.ndarray:
+  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 16 rows, so that evaluations of
+  other sets (of similar size) reuse the compiled runner."""
+  size = max(16, 1 << (len(puzzles) - 1).bit_length())
+  return np.concatenate([puzzles.astype(np.int8),
+                         np.zeros((size - len(puzzles), 9, 9), np.int8)], axis=0)
+
+
+def _rows(num: int, num_starts: int, idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
+  """Row r = (puzzle r // K, start r % K) for all N K rows (or the rows `idx`)."""
+  idx = np.arange(num * num_starts) if idx is None else idx
+  return {"puzzle": (idx // num_starts).astype(np.int32),
+          "start": (idx % num_starts).astype(np.int32)}
+
+
+def resolve_chunk(model: nnx.Module, puzzles: ArrayLike, *, steps: int | None,
+                  vote_types: Sequence[str] = VOTE_TYPES, chunk: int | None = None,
+                  mesh: jax.sharding.Mesh | None = None) -> int:
+  """The (puzzle, start) rows per forward pass: `chunk` when given, else as many as fit a share of
+  the free memory (host RAM on CPU, device memory on GPU/TPU) by the traced program's bytes per
+  row, a multiple of the mesh size (see `common.auto_chunk`)."""
+  if chunk:
+    return int(chunk)
+  mesh = mesh or common.default_mesh()
+  graphdef, state = nnx.split(model)
+  shape = _state_shape(model) if has_energies(model, steps) else None
+  run = _runner(graphdef, steps, tuple(vote_types), shape)
+  puzzles = jax.ShapeDtypeStruct(_puzzle_table(np.asarray(puzzles)).shape, np.int8)
+
+  def bytes_for(n):
+    rows = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _rows(n, 1))
+    return common.row_bytes(run, state, puzzles, jax.random.key(0), rows)
+
+  return common.auto_chunk(bytes_for(2) - bytes_for(1), mesh)
+
+
 def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: int | None,
                num_starts: int, vote_types: Sequence[str] = VOTE_TYPES,
-               chunk: int = 8192, chunk_times: list[float] | None = None
+               chunk: int | None = None, mesh: jax.sharding.Mesh | None = None,
+               chunk_times: list[float] | None = None
                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
   """Runs every puzzle from `num_starts` random initial states, as chunks of (puzzle, start) rows.
 
+  Each chunk is split over the devices of `mesh`. Results are bit-for-bit the same for every
+  chunk size and device count (tests/evaluate_sudoku_test.py).
+
   Args:
-    model: `model(puzzle [B, 9, 9], *, key, steps) -> (logits [B, 9, 9, 9], aux)`, an nnx.Module.
+    model: `model(puzzle [B, 9, 9], *, x_init [B, 9, 9, C] or key, steps) -> (logits
+      [B, 9, 9, 9], aux)`, an nnx.Module (with `embed`, the digit embedding, when it has energies).
     puzzles: [N, 9, 9] int, 0 = blank.
-    key: PRNG key; start k of puzzle i uses `fold_in(fold_in(key, i), k)`.
+    key: PRNG key; start k of puzzle i draws its initial state from `fold_in(fold_in(key, i), k)`.
     steps: Kuramoto steps T (None: the model's own).
     num_starts: K, starts per puzzle.
     vote_types: scores to compute (see `vote_scores`).
-    chunk: rows per forward pass; the last chunk is padded so there is one compilation.
+    chunk: rows per forward pass (None: from the free memory, see `resolve_chunk`); the last
+      chunk is padded so there is one compilation.
+    mesh: devices to split every chunk over (default: all).
     chunk_times: if given, the wall seconds of each chunk are appended (the first includes
       compilation).
 
@@ -123,38 +201,32 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
   """
   puzzles = np.asarray(puzzles)
   num = len(puzzles)
-  rows = num * num_starts
-  chunk = min(chunk, rows)
-  graphdef, state = nnx.split(model)
   vote_types = tuple(vote_types)
-  run = _runner(graphdef, steps, vote_types)
-  preds = np.zeros((rows, 9, 9), np.uint8)
-  scores = np.zeros((rows, len(vote_types)), np.float32)
-  for lo in progress.track(range(0, rows, chunk), desc="sudoku voting", unit="chunk"):
-    t0 = time.perf_counter()
-    idx = np.arange(lo, lo + chunk)
-    idx[idx >= rows] = 0  # padding rows repeat row 0; their results are dropped
-    puzzle_idx, start_idx = idx // num_starts, idx % num_starts
-    p, s = run(state, key, puzzles[puzzle_idx].astype(np.int32), puzzle_idx.astype(np.int32),
-               start_idx.astype(np.int32))
-    take = min(chunk, rows - lo)
-    preds[lo:lo + take], scores[lo:lo + take] = np.asarray(p)[:take], np.asarray(s)[:take]
-    if chunk_times is not None:
-      chunk_times.append(time.perf_counter() - t0)
-  return (preds.reshape(num, num_starts, 9, 9),
-          {v: scores[:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
+  mesh = mesh or common.default_mesh()
+  chunk = resolve_chunk(model, puzzles, steps=steps, vote_types=vote_types, chunk=chunk, mesh=mesh)
+  graphdef, state = nnx.split(model)
+  shape = _state_shape(model) if has_energies(model, steps) else None
+  run = _runner(graphdef, steps, vote_types, shape)
+  out = common.sharded_map(run, _rows(num, num_starts), chunk=chunk, mesh=mesh,
+                           args=(state, _puzzle_table(puzzles), key), chunk_times=chunk_times,
+                           progress="sudoku voting")
+  return (out["pred"].reshape(num, num_starts, 9, 9),
+          {v: out["scores"][:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
 
 
 def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_rows: int,
-                   vote_types: Sequence[str] = VOTE_TYPES) -> int | None:
-  """Compiles the forward pass that `run_starts` will run on chunks of `num_rows` rows (the
-  compilation is reused by that call) and returns the bytes XLA says it needs on the device
+                   vote_types: Sequence[str] = VOTE_TYPES,
+                   mesh: jax.sharding.Mesh | None = None) -> int | None:
+  """Compiles the forward pass that `run_starts` runs on chunks of `num_rows` rows (split over
+  `mesh`, default all devices) and returns the bytes XLA says one device needs for it
   (parameters, inputs, outputs and temporaries), or None when the backend does not say."""
+  mesh = mesh or common.default_mesh()
   graphdef, state = nnx.split(model)
-  idx = np.zeros(num_rows, np.int32)
-  compiled = _runner(graphdef, steps, tuple(vote_types)).lower(
-      state, key, np.zeros((num_rows, 9, 9), np.int32), idx, idx).compile()
-  stats = compiled.memory_analysis()
+  shape = _state_shape(model) if has_energies(model, steps) else None
+  run = _runner(graphdef, steps, tuple(vote_types), shape)
+  rows = common.shard_rows(_rows(common.rows_per_call(num_rows, mesh.size), 1), mesh)
+  args = common.replicate((state, _puzzle_table(np.zeros((1, 9, 9), np.int8)), key), mesh)
+  stats = run.lower(*args, rows).compile().memory_analysis()
   if stats is None:
     return None
   return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
@@ -162,7 +234,8 @@ def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_
 
 def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike, *, key: jax.Array,
                     steps: int | None, num_starts: Sequence[int] = (1, 16, 100, 1024, 4096),
-                    vote_types: Sequence[str] = VOTE_TYPES, chunk: int = 8192) -> dict[str, float]:
+                    vote_types: Sequence[str] = VOTE_TYPES, chunk: int | None = None,
+                    mesh: jax.sharding.Mesh | None = None) -> dict[str, float]:
   """Board accuracy with energy voting over K random starts, for every K and vote type.
 
   All K_max = max(num_starts) starts run once; K uses the first K of them. A deterministic model
@@ -176,7 +249,8 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
     steps: Kuramoto steps T at test time (None: the model's own).
     num_starts: the K values to report.
     vote_types: scores to vote with (see `vote_scores`).
-    chunk: (puzzle, start) rows per forward pass.
+    chunk: (puzzle, start) rows per forward pass (None: from the free memory).
+    mesh: devices to split every chunk over (default: all).
 
   Returns:
     {"acc/K={K}/{vote}": board accuracy of the lowest-score start, "oracle/K={K}": fraction of
@@ -196,8 +270,9 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   puzzles, solutions = np.asarray(puzzles), np.asarray(solutions)
   k_max = max(num_starts)
   start, times = time.perf_counter(), []
+  chunk = resolve_chunk(model, puzzles, steps=steps, vote_types=vote_types, chunk=chunk, mesh=mesh)
   preds, scores = run_starts(model, puzzles, key=key, steps=steps, num_starts=k_max,
-                             vote_types=vote_types, chunk=chunk, chunk_times=times)
+                             vote_types=vote_types, chunk=chunk, mesh=mesh, chunk_times=times)
   elapsed = time.perf_counter() - start
   # correct[i, k]: start k of puzzle i is right on every blank cell (SPEC §6.2).
   correct = np.all((preds == solutions[:, None]) | (puzzles[:, None] != 0), axis=(2, 3))
@@ -241,7 +316,7 @@ class Evaluator:
     e = config.eval
     self.periodic = periodic
     self.data_dir = config.data.get("data_dir")
-    self.chunk = int(e.chunk)
+    self.chunk = int(e.chunk) or None  # None: as many rows as fit in memory
     if periodic:
       self.sets, self.num = tuple(e.sets[:1]), int(e.train_eval_puzzles)
       self.steps = tuple(sorted({int(config.model.steps), int(e.steps)}))

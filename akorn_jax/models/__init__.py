@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-import jax.numpy as jnp
 from flax import nnx
 
+from akorn_jax import compute
 from akorn_jax.models.baselines import ObjectViT, ResNet18, SudokuTransformer
 from akorn_jax.models.classification import ClassifierAKOrN
 from akorn_jax.models.objects import ObjectAKOrN
@@ -36,14 +36,13 @@ def build(name: str, *, rngs: nnx.Rngs, **kwargs) -> nnx.Module:
 def from_config(model_config: Mapping[str, Any], *, rngs: nnx.Rngs) -> nnx.Module:
   """Builds a model from a config's `model` section: "name" plus constructor keywords.
 
-  Config values map to Python ones: "dtype" names the compute dtype ("float32" = default), an
-  empty string means None (ml_collections fields cannot hold None once typed) and lists (from JSON)
-  become tuples.
+  Config values map to Python ones: "dtype" names the compute dtype, resolved by
+  `compute.compute_dtype` ("auto": bfloat16 on GPU/TPU, float32 on CPU); an empty string means
+  None (ml_collections fields cannot hold None once typed) and lists (from JSON) become tuples.
   """
   kw = {k: tuple(v) if isinstance(v, list) else (None if v == "" else v)
         for k, v in dict(model_config).items() if k != "name"}
-  dtype = kw.pop("dtype", None)
-  kw["dtype"] = None if dtype in (None, "float32") else jnp.dtype(dtype)
+  kw["dtype"] = compute.compute_dtype(kw.pop("dtype", None))
   return build(model_config["name"], rngs=rngs, **kw)
 
 

@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from akorn_jax import compute
 from akorn_jax.data import pipeline
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import ema as ema_lib
@@ -176,7 +177,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # ----------------------------------------------------------------------------------------------
   results: dict[str, float] = {}
   in_flight = None  # metrics of the previous step
-  compute_dtype = config.model.get("dtype", "float32") if "model" in config else "float32"
+  compute_dtype = compute.dtype_name(config.model.get("dtype")) if "model" in config else "float32"
   try:
     while step < num_steps:
       batch = shard_lib.global_batch(next(data_iter), s.mesh)
