@@ -30,7 +30,7 @@ from flax import nnx
 from akorn_jax import compute
 from akorn_jax import kuramoto
 from akorn_jax import tasks
-from akorn_jax.train import loop
+from akorn_jax.train import loop, restore
 from akorn_jax.train import sharding as shard_lib
 
 SCALES = ("full", "cpu", "tiny")
@@ -409,7 +409,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   s = loop.setup(config, task)
   state = s.init_fn()
   batch = shard_lib.global_batch(random_batch(config), s.mesh)
-  params = int(sum(x.size for x in jax.tree.leaves(state.params)))
+  params = restore.count_params(nnx.merge(s.graphdef, state.params, state.rest))
 
   if item.mode == "train":
     fn, args = loop.make_update_fn(config, task, s), (state, batch)

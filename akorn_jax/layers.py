@@ -465,11 +465,6 @@ def initial_state(key: jax.Array | None, x_init: jax.Array | None, shape: tuple[
   return jax.random.normal(key, shape, jnp.float32)
 
 
-def count_params(module: nnx.Module) -> int:
-  """Number of trainable parameters (nnx.Param leaves)."""
-  return int(sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param))))
-
-
 def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: Sequence,
                steps: Sequence[int], *, gamma: jax.Array, return_states: bool = False,
                transitions: Sequence | None = None) -> tuple[jax.Array, jax.Array, dict]:

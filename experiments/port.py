@@ -70,7 +70,7 @@ def read_state_dict(path: str) -> tuple[dict[str, np.ndarray], dict | None]:
 
 def _convert(args) -> int:
   from akorn_jax import port  # pylint: disable=g-import-not-at-top
-  from akorn_jax.evaluate import sudoku as export  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import restore  # pylint: disable=g-import-not-at-top
   sd, meta = read_state_dict(args.state_dict)
   if args.reference_args:
     with open(args.reference_args) as f:
@@ -80,7 +80,7 @@ def _convert(args) -> int:
                      "{...}} (the reference model's class and constructor arguments).")
   model, config = port.convert(meta["reference_class"], meta.get("kwargs", {}), sd)
   model.eval()
-  export.export_weights(model, config, args.out)
+  restore.export_weights(model, config, args.out)
   print(json.dumps({"out": args.out, "config": config, "tensors": len(sd)}))
   return 0
 

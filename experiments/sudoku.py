@@ -29,7 +29,7 @@ row, column, box and given, and reported as NOT solved when it breaks one. There
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 
 Weights: by default the EMA checkpoint shipped in akorn_jax/assets/sudoku_akorn/ (SHA-256 checked);
-with --workdir the latest EMA weights of a training run (its config from <workdir>/config.json or
+with --workdir the latest EMA weights of a training run (its config as the run saved it, or
 --config).
 
 Exit codes: 0 every puzzle solved; 1 some model answer breaks a rule (the run completed); 2 bad
@@ -54,6 +54,7 @@ import numpy as np
 from akorn_jax import compute, config_loader
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
+from akorn_jax.train import restore
 
 PACKAGE_DIR = str(importlib.resources.files("akorn_jax"))
 DEFAULT_WEIGHTS = os.path.join(PACKAGE_DIR, "assets", "sudoku_akorn")
@@ -120,29 +121,27 @@ def _blocks(items: Iterator, size: int) -> Iterator[list]:
 
 
 def _load_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """The experiment config of --workdir: <workdir>/config.json, else --config=SPEC."""
-  saved = os.path.join(args.workdir, "config.json")
-  if args.config is None and os.path.isfile(saved):
-    return config_loader.load(saved)
-  if args.config is None:
-    raise ValueError(f"No config.json in --workdir={args.workdir!r}; pass the run's config too, "
-                     "e.g. --config=sudoku_akorn (a built-in config, or sudoku_akorn:tiny) or "
-                     "--config=configs/sudoku_akorn.py (a file).")
-  return config_loader.load(args.config)
+  """The experiment config of --workdir: the one the run saved, else --config=SPEC."""
+  if args.config is not None:
+    return config_loader.load(args.config)
+  try:
+    return restore.read_config(args.workdir)
+  except FileNotFoundError as e:
+    raise ValueError(f"{e} E.g. --config=sudoku_akorn (a built-in config, or sudoku_akorn:tiny) "
+                     "or --config=configs/sudoku_akorn.py (a file).") from e
 
 
 def _load_model(args: argparse.Namespace):
   """(model, model config) from --workdir or the exported weights folder."""
   if args.workdir:
-    from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top  (pulls in orbax)
     config = _load_config(args)
-    model, _ = loop.load_model(config, args.workdir)
+    model, _ = restore.load_model(config, args.workdir)
     return model, config.model.to_dict()
   folder = args.weights_dir
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"No exported Sudoku checkpoint in {folder!r}; pass --workdir=DIR of a "
                             "trained run, or export one with `akorn-sudoku export`.")
-  return sudoku_eval.load_exported(folder)
+  return restore.load_exported(folder)
 
 
 def _free_memory() -> tuple[int | None, int | None]:
@@ -333,7 +332,7 @@ def _export(args: argparse.Namespace) -> int:
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  sudoku_eval.export_weights(model, model_config, args.out)
+  restore.export_weights(model, model_config, args.out)
   print(f"Exported {model_config['name']} to {args.out}")
   return 0
 
@@ -358,8 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   export = commands.add_parser("export", help="export a run's EMA weights (npz + config + SHA256SUMS)")
   for p in (solve, export):
     p.add_argument("--workdir", help="training run to load the latest EMA weights from")
-    p.add_argument("--config", help="the run's config (built-in name[:options] or file.py[:options]) "
-                   "when the workdir has no config.json")
+    p.add_argument("--config", help="the run's config (built-in name[:options] or "
+                   "file.py[:options]) when the workdir has no saved config")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="UTF-8 file with one puzzle per line ('#' comments)")
   solve.add_argument("--K", type=_at_least_one("--K"), default=16,

@@ -365,13 +365,9 @@ def test_loading_a_missing_run_creates_no_folder(trained, tmp_path, capsys):
   from experiments import sudoku as sudoku_cli  # pylint: disable=import-outside-toplevel
   config, _ = trained
   missing = str(tmp_path / "no_run")
-  try:  # model loading moves to train/restore.py (issue #11)
-    from akorn_jax.train import restore  # pylint: disable=import-outside-toplevel
-    load_model = restore.load_model
-  except ImportError:
-    load_model = loop.load_model
+  from akorn_jax.train import restore  # pylint: disable=import-outside-toplevel
   with pytest.raises(FileNotFoundError):
-    load_model(config, missing)
+    restore.load_model(config, missing)
   assert not os.path.exists(missing)
   with open(tmp_path / "config.json", "w") as f:
     f.write(config.to_json())

@@ -8,6 +8,7 @@ import optax
 from flax import nnx
 
 from akorn_jax import kuramoto, layers, models
+from akorn_jax.train import restore
 from akorn_jax.train import state as state_lib
 from akorn_jax.train import tied_gta
 
@@ -72,7 +73,7 @@ def test_tie_gta_is_a_config_setting_and_counts_stay_the_reference_ones():
   assert sudoku_akorn.get_config().optim.tie_gta
   assert objects_base.object_config.__name__  # the object configs set it in the shared base
   # Four matrices per attention layer are still counted (the reference's count).
-  assert layers.count_params(model) == layers.count_params(_gta_model())
+  assert restore.count_params(model) == restore.count_params(_gta_model())
 
 
 def test_gamma_without_omega_is_the_reference_step():
@@ -174,12 +175,12 @@ def test_clevr_step_count_follows_the_images_kept():
 
 
 def test_object_evaluation_draws_a_fresh_initial_state_per_call():
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax.evaluate import objects as objects_eval  # pylint: disable=g-import-not-at-top
   model = models.ObjectAKOrN(rngs=nnx.Rngs(0), ch=8, heads=2, psize=4, imsize=8, steps=2)
   model.eval()
   images = np.asarray(jax.random.uniform(jax.random.key(0), (2, 8, 8, 3)))
-  fn = tasks._feature_fn(model, jax.random.key(7))
+  fn = objects_eval.model_features(model, jax.random.key(7))
   first, second = fn(images), fn(images)  # e.g. two batches, or two up-tiling crops
   assert not np.allclose(first, second)
-  again = tasks._feature_fn(model, jax.random.key(7))
+  again = objects_eval.model_features(model, jax.random.key(7))
   np.testing.assert_array_equal(again(images), first)  # reproducible from the key

@@ -1,4 +1,5 @@
-"""Object-discovery evaluation by clustering features (docs/evaluation.md#objects).
+"""Object-discovery evaluation by clustering features (docs/evaluation.md#objects), and the
+objects `Evaluator`.
 
 Pipeline per image: features (the last readout c) -> optional up-tiling ("saccade") -> L2 norm over
 channels -> per-image PCA -> average-linkage agglomerative clustering -> nearest upsample of the
@@ -7,14 +8,19 @@ resize, clustering and metrics run on the host in numpy/scipy.
 """
 
 from collections.abc import Callable, Iterable, Mapping
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 import os
 
+import flax.nnx as nnx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.cluster import hierarchy
 
-from akorn_jax import imageops, metrics, progress
+from akorn_jax import data, imageops, metrics, progress
+from akorn_jax.data import pipeline
+from akorn_jax.evaluate import pictures
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -187,3 +193,83 @@ def evaluate_objects(
       "mbo_std": float(np.nanstd(mbo)),
       "num_images": int(len(ari)),
   }
+
+
+# ------------------------------------------------------------------------------------------------
+# The object-discovery evaluator of the trainer and of experiments.evaluate
+# ------------------------------------------------------------------------------------------------
+
+
+@nnx.jit(static_argnums=3)
+def _forward(model, images, key, return_states=False):
+  return model(images, key=key, return_states=return_states)
+
+
+def model_features(model: nnx.Module, key: jax.Array) -> FeatureFn:
+  """images [B, H, W, 3] in [0, 1] -> the model's final readout features [B, h, w, C].
+
+  Every call (each batch, each up-tiling crop) draws a fresh random initial state, as the reference
+  does: call i uses fold_in(key, i), so an evaluation is still reproducible from its key.
+  """
+  calls = itertools.count()
+
+  def fn(images):
+    k = jax.random.fold_in(key, next(calls))
+    return np.asarray(_forward(model, jnp.asarray(images, jnp.float32), k)[1]["features"])
+  return fn
+
+
+class Evaluator:
+  """FG-ARI / MBO of an object-discovery model on `config.eval.split`, plus pictures.
+
+  For every up-tiling factor r in `eval.uptile`, `run` returns "eval/{fg_ari,fg_ari_std,mbo,
+  mbo_std}_x{r}" over the first `eval.num_images` images (0 = the whole split), using the final
+  readout c of the model (random initial oscillators drawn from the key) as features. With a
+  `workdir`, the first `eval.num_pictures` images are also drawn (input, ground truth, predicted
+  masks, oscillator states over time), saved as <workdir>/pictures/step{step}_img{i}.png and
+  returned as uint8 [H, W, 3] under "pictures/img{i}". The trainer (`periodic=True`) and
+  experiments.evaluate run the same evaluation.
+  """
+
+  def __init__(self, config, *, periodic: bool = False):
+    del periodic  # the same evaluation either way
+    e = config.eval
+    self.data_config, self.split = config.data, e.split
+    self.batch_size, self.psize = int(config.data.eval_batch_size), int(config.model.psize)
+    self.num_images, self.num_pictures = int(e.num_images), int(e.num_pictures)
+    self.uptile, self.num_clusters, self.pca_dim = tuple(e.uptile), e.num_clusters, e.pca_dim
+
+  def run(self, model: nnx.Module, key: jax.Array, *, workdir: str | None = None,
+          step: int = 0) -> dict:
+    """Scores `model` (in eval mode); pictures only when `workdir` is given."""
+    src = data.from_config(self.data_config, self.split)
+
+    feature_fn = model_features(model, key)
+
+    out = {}
+    for factor in self.uptile:
+      res = evaluate_objects(feature_fn, pipeline.eval_batches(src, self.batch_size,
+                                                               self.num_images),
+                             psize=self.psize, num_clusters=self.num_clusters,
+                             uptile_factor=factor, pca_dim=self.pca_dim)
+      out.update({f"eval/{k}_x{factor}": v for k, v in res.items() if k != "num_images"})
+    if workdir is not None and self.num_pictures:
+      out.update(self._pictures(model, key, src, workdir, step))
+    return out
+
+  def _pictures(self, model, key, src, workdir: str, step: int) -> dict[str, np.ndarray]:
+    k = min(self.num_pictures, len(src), self.num_images or len(src))
+    examples = [src[i] for i in range(k)]
+    images = imageops.to_float(np.stack([e["image"] for e in examples]))
+    _, aux = _forward(model, jnp.asarray(images), key, True)  # one pass: features and states
+    pred = imageops.resize_nearest(
+        cluster_features(np.asarray(aux["features"]), self.num_clusters, self.pca_dim),
+        images.shape[1:3], axis=-2)
+    states = aux["states"][-1]  # last layer: [T, B, h, w, C]
+    out = {}
+    for i, e in enumerate(examples):
+      fig = pictures.object_figure(e["image"], imageops.ignore_to_minus_one(e["mask"]), pred[i],
+                                   np.asarray(states[:, i]))
+      pictures.save_png(os.path.join(workdir, "pictures", f"step{step:07d}_img{i}.png"), fig)
+      out[f"pictures/img{i}"] = fig
+    return out

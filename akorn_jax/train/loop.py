@@ -1,8 +1,10 @@
-"""The one training loop of every task: `train_and_evaluate(config, workdir)`.
+"""The one training loop of every task: `train_and_evaluate(config, workdir, task=...)`.
 
-Read top to bottom: setup (mesh, optimiser, the jitted step), state (created sharded, or resumed
-from the workdir's latest checkpoint together with the data position), the loop (log, check for
-NaN, checkpoint, evaluate the EMA model, stop cleanly on SIGTERM) and the end.
+The loop knows no task: the caller (a driver) passes the `Task` (akorn_jax/train/task.py) that
+supplies the data, model, loss and evaluation. Read top to bottom: setup (mesh, optimiser, the
+jitted step), state (created sharded, or resumed from the workdir's latest checkpoint together with
+the data position), the loop (log, check for NaN, checkpoint, evaluate the EMA model, stop cleanly
+on SIGTERM) and the end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import ema as ema_lib
 from akorn_jax.train import lock as lock_lib
 from akorn_jax.train import logging as log_lib
+from akorn_jax.train import restore
 from akorn_jax.train import sharding as shard_lib
 from akorn_jax.train import state as state_lib
 from akorn_jax.train.task import Task
@@ -83,40 +86,6 @@ def ema_model(s: Setup, state: state_lib.TrainState) -> nnx.Module:
   return model
 
 
-def load_model(config: ml_collections.ConfigDict, workdir: str, *, task: Task | None = None,
-               ema: bool = True) -> tuple[nnx.Module, int]:
-  """(model in eval mode, step) from the latest checkpoint of `workdir`: the EMA model, or the
-  online one with `ema=False`."""
-  task = task or _default_task(config)
-  s = setup(config, task)
-  # Read-only: creates no folder, moves no bad step aside; falls back past a damaged newest step.
-  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=None, read_only=True)
-  try:
-    found = checkpointer.restore_latest(s.abstract_state)
-  finally:
-    checkpointer.close()
-  if found is None:
-    raise FileNotFoundError(f"No checkpoint under {workdir}; train first or pass a run's workdir.")
-  step, state, _ = found
-  if ema:
-    return ema_model(s, state), step
-  model = nnx.merge(s.graphdef, state.params, state.rest)
-  model.eval()
-  return model, step
-
-
-def count_params(config: ml_collections.ConfigDict, *, task: Task | None = None) -> int:
-  """The number of trainable (`nnx.Param`) scalars of the task's model; nothing is allocated."""
-  task = task or _default_task(config)
-  model = nnx.eval_shape(lambda: task.build_model(config, nnx.Rngs(0)))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def _default_task(config: ml_collections.ConfigDict) -> Task:
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top  (the owner's registry)
-  return tasks.get_task(config)
-
-
 def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
   """The jitted train step `update_fn(state, batch) -> (state, metrics)`, state donated.
 
@@ -157,29 +126,16 @@ def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
                  out_shardings=(s.shardings, shard_lib.replicated(s.mesh)))
 
 
-CONFIG_FILE = "config.json"
-
-
-def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Saves the run's config next to its checkpoints (evaluators and the Sudoku CLI read it)."""
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       task: Task | None = None,
+                       task: Task,
                        allow_model_change: bool = False) -> dict[str, float]:
   """Trains `task` under `config`, resuming from `workdir` when it holds a checkpoint.
 
   Args:
     config: the locked experiment config (keys: seed, data, optim, ema, train, checkpoint, mesh).
     workdir: run directory: checkpoints/, metrics.jsonl, tb/ and whatever the evaluator writes.
-    task: defaults to `akorn_jax.tasks.get_task(config)`.
-
+    task: what to train (data, model, loss, evaluation); drivers take it from
+      `akorn_jax.tasks.get_task(config)`. The trainer itself knows no task.
     allow_model_change: resume although a `model.*` key differs from the config the run saved;
       the change must keep every array's shape (e.g. `model.steps`), or no checkpoint restores.
 
@@ -211,7 +167,7 @@ class ConfigMismatchError(ValueError):
 def _check_restart(config: ml_collections.ConfigDict, workdir: str, allow_model_change: bool):
   """Compares `config` with the config saved by the run already in `workdir` (when it has
   checkpoints): a changed `model.*` key is refused unless allowed; other changes are logged."""
-  path = os.path.join(workdir, CONFIG_FILE)
+  path = os.path.join(workdir, restore.CONFIG_FILE)
   if not (os.path.isfile(path) and os.path.isdir(os.path.join(workdir, ckpt_lib.SUBDIR))):
     return
 
@@ -230,7 +186,7 @@ def _check_restart(config: ml_collections.ConfigDict, workdir: str, allow_model_
   if model and not allow_model_change:
     raise ConfigMismatchError(
         f"Workdir {workdir!r} holds a run of another model: {'; '.join(model)}. Its "
-        f"{CONFIG_FILE} and checkpoints are left as they are. Resume with the run's own "
+        f"{restore.CONFIG_FILE} and checkpoints are left as they are. Resume with the run's own "
         "config (--config=<workdir>/config.json), use another --workdir, or pass "
         "--allow_model_change (Python: allow_model_change=True) for a change that keeps every "
         "shape, such as model.steps.")
@@ -238,11 +194,10 @@ def _check_restart(config: ml_collections.ConfigDict, workdir: str, allow_model_
     logging.warning("Resuming %s with a changed config: %s", workdir, "; ".join(changed))
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Task | None,
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Task,
                         allow_model_change: bool) -> dict[str, float]:
   """`train_and_evaluate` once the workdir is locked."""
   _check_restart(config, workdir, allow_model_change)
-  task = task or _default_task(config)
   if config.train.get("epochs", 0) > 0:  # the step count follows the examples actually kept
     config.train.num_steps = epochs_to_steps(config, len(task.source(config, "train")))
   num_steps = int(config.train.num_steps)
@@ -267,7 +222,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: T
     checkpointer.close()
     raise
   # Only now, after a successful restore or a fresh start: a failed restart keeps the run's config.
-  _write_config(config, workdir)
+  restore.write_config(config, workdir)
   step = int(_local(state.step))
   data_iter = pipeline.train_iterator(
       task.source(config, "train"), batch_size=config.data.batch_size, seed=config.seed,
@@ -283,8 +238,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: T
     if task.evaluate is None:
       return {}
     with writer.untimed():
-      out = task.evaluate(ema_model(s, state), config, workdir, step,
-                          jax.random.fold_in(jax.random.key(config.seed), step))
+      out = task.evaluate(ema_model(s, state),
+                          jax.random.fold_in(jax.random.key(config.seed), step),
+                          workdir=workdir, step=step)
     images = {k: v for k, v in out.items() if np.ndim(v) == 3}
     if config.train.log_images:
       writer.write_images(step, images)
