@@ -1,9 +1,11 @@
-"""The speed suite (BENCHMARKS.md §1): one jitted step per item, timed, with flop count and MFU.
+"""The speed suite (docs/benchmarks.md#suite): one jitted step per item, timed, with flop count and
+MFU.
 
 A train item times the trainer's own step (`akorn_jax.train.loop.make_update_fn`: augmentation,
 forward, loss, backward, Adam and the EMA update) on a random batch already on device; an eval item
 times the jitted forward pass. Each item is a reference experiment config (configs/) resized to one
-of three scales: `full` (the H200 sizes of BENCHMARKS.md §2), `cpu` (the CPU reference) and `tiny`
+of three scales: `full` (the H200 sizes of docs/benchmarks.md#suite), `cpu` (the CPU reference) and
+`tiny`
 (the tests). `experiments/benchmark.py` is the command line; this module holds no config files.
 """
 
@@ -28,7 +30,7 @@ from flax import nnx
 from akorn_jax import compute
 from akorn_jax import kuramoto
 from akorn_jax import tasks
-from akorn_jax.train import loop
+from akorn_jax.train import loop, restore
 from akorn_jax.train import sharding as shard_lib
 
 SCALES = ("full", "cpu", "tiny")
@@ -68,7 +70,7 @@ class Item:
     return f"{self.config}:{self.config_arg}" if self.config_arg else self.config
 
 
-# BENCHMARKS.md §1. Object items count B as views: SimCLR sees B views made from B/2 images.
+# docs/benchmarks.md#suite. Object items count B as views: SimCLR sees B views made from B/2 images.
 ITEMS = {item.name: item for item in (
     Item("sudoku_train", "train", "sudoku_akorn", None,
          {"full": Size(512, 16, 100), "cpu": Size(128, 8, 32), "tiny": Size(64, 2, 4)}),
@@ -218,7 +220,7 @@ def configure(item: Item, base: ml_collections.ConfigDict, *, scale: str, dtype:
 
 
 def random_batch(config: ml_collections.ConfigDict, seed: int = 0) -> dict[str, np.ndarray]:
-  """A raw host batch of the task, random but in range (BENCHMARKS.md §1).
+  """A raw host batch of the task, random but in range (docs/benchmarks.md#suite).
 
   Returns:
     sudoku: "puzzle" / "solution" int8 [B, 9, 9] (digits 1..9, about 40% givens, 0 = blank);
@@ -395,7 +397,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
     profile_dir: if set, 3 more steps run inside `jax.profiler.trace(profile_dir)`.
 
   Returns:
-    The JSON record of BENCHMARKS.md §1 (plus remat, attn_impl, devices, steps, warmup,
+    The JSON record of docs/benchmarks.md#record (plus remat, attn_impl, devices, steps, warmup,
     step_mem_gb: XLA's static estimate of one device's buffers for the step, and
     kernels_per_loop_step: `kernels_per_loop_step` of the compiled step).
   """
@@ -407,7 +409,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   s = loop.setup(config, task)
   state = s.init_fn()
   batch = shard_lib.global_batch(random_batch(config), s.mesh)
-  params = int(sum(x.size for x in jax.tree.leaves(state.params)))
+  params = restore.count_params(nnx.merge(s.graphdef, state.params, state.rest))
 
   if item.mode == "train":
     fn, args = loop.make_update_fn(config, task, s), (state, batch)

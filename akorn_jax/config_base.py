@@ -44,8 +44,11 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   c.optim.clip_norm = ml_collections.config_dict.placeholder(float)
   c.optim.warmup_steps = 0
   c.optim.schedule = "constant"
+  # GTA matrices tied as in the reference (q = k = v = oᵀ, four Adam updates per step on the one
+  # tensor; akorn_jax/train/tied_gta.py). The paper-reproducing GTA configs set True.
+  c.optim.tie_gta = False
 
-  # --- ema (ema_pytorch semantics, SPEC §5.1) --------------------------------------------------
+  # --- ema (ema_pytorch semantics, docs/training.md#ema) -------------------------------------
   c.ema = ml_collections.ConfigDict()
   c.ema.beta = 0.998
   c.ema.update_every = 10
@@ -54,6 +57,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
   # --- train loop ---------------------------------------------------------------------------------
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 1000
+  # > 0: num_steps = epochs x (training examples actually in the prepared split // batch), set by
+  # the trainer when it opens the data (datasets whose size is only known after a filter: CLEVR6).
+  c.train.epochs = 0
   c.train.log_every = 50
   c.train.eval_every = 0      # 0: evaluate only at the end
   c.train.log_images = True

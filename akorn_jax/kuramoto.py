@@ -2,9 +2,11 @@
 
 Every neuron is a unit vector on the sphere S^{n-1}. A feature array `x` of shape `[B, ..., C]`
 holds K = C / n oscillators per position as **contiguous** blocks of n channels on the last axis
-(`x.reshape(..., K, n)`), matching the grouping of the reference implementation (SPEC §1.1).
+(`x.reshape(..., K, n)`), matching the grouping of the reference implementation
+(docs/dynamics.md#conventions).
 
-One discrete Kuramoto update (SPEC §1.2, with our decision of SPEC §10 on Ω) is
+One discrete Kuramoto update (docs/dynamics.md#the-update, with our decision of
+docs/reference.md#differences on Ω) is
 
     y       = J(x_t) + ĉ                       (coupling plus the normalised stimulus)
     E(x_t)  = -Σ_{positions, channels} x_t ⊙ y    (bookkeeping energy of the pre-update state)
@@ -28,7 +30,8 @@ from jax.typing import ArrayLike
 
 Coupling = Callable[[jax.Array], jax.Array]
 
-# torch.nn.functional.normalize's default epsilon, used by the reference (SPEC conventions).
+# torch.nn.functional.normalize's default epsilon, used by the reference
+# (docs/dynamics.md#conventions).
 NORM_EPS = 1e-12
 
 
@@ -85,7 +88,8 @@ def project(y: jax.Array, x: jax.Array, n: int) -> jax.Array:
 
 
 def omega_rotate(x: jax.Array, omega: ArrayLike) -> jax.Array:
-  """Natural-frequency term Ωx: rotation of channel pairs (2m, 2m+1) by frequency ω_m (SPEC §1.5).
+  """Natural-frequency term Ωx: rotation of channel pairs (2m, 2m+1) by frequency ω_m
+  (docs/dynamics.md#natural-frequencies).
 
   (Ωx)_{2m} = ω_m x_{2m+1},  (Ωx)_{2m+1} = -ω_m x_{2m}. Ω is antisymmetric, so Ωx is tangent to x
   and the term changes no norm to first order.
@@ -210,8 +214,9 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
   Returns:
     x_T [B, ..., C] float32 and a dict with
       "energies": [T+1, B] float32, E(x_0), …, E(x_T). The reference's list is
-        [0, E(x_0), …, E(x_{T-1})] (SPEC §1.2): that is `energies[:-1]` with a leading zero; the
-        energy of the final state, `energies[-1]`, is our addition (SPEC §10).
+        [0, E(x_0), …, E(x_{T-1})] (docs/dynamics.md#energy): that is `energies[:-1]` with a
+        leading zero; the energy of the final state, `energies[-1]`, is our addition
+        (docs/reference.md#differences).
       "states": [T, B, ..., C] (only with return_states).
   """
   if steps < 1:

@@ -1,7 +1,8 @@
 """Flax NNX layers of AKOrN: couplings J, stimulus normalisation, the Kuramoto layer, readouts.
 
 Layout is channels-last: images `[B, H, W, C]`, oscillators are contiguous n-blocks of C.
-Initialisation follows PyTorch's defaults (SPEC §4.8, decision in SPEC §10): convolution and linear
+Initialisation follows PyTorch's defaults (docs/models.md#initialisation, decision in
+docs/reference.md#differences): convolution and linear
 weights and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1), norms scale 1 / bias 0.
 The un-normalised stimulus enters the dynamics directly, so the init scale changes the behaviour.
 """
@@ -113,7 +114,8 @@ def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs, use_bias: boo
 
 
 def posenc2d(ch: int, h: int, w: int) -> jax.Array:
-  """2-D sinusoidal code [h, w, ch] (SPEC §3.4): column code in the first ch/2 channels, row code
+  """2-D sinusoidal code [h, w, ch] (docs/dynamics.md#positional-code): column code in the first
+  ch/2 channels, row code
   in the last ch/2, each as interleaved (sin, cos) pairs with frequencies 10000^(-2k/(ch/2))."""
   if ch % 4:
     raise ValueError(f"posenc2d needs channels divisible by 4, got {ch}.")
@@ -131,7 +133,8 @@ def posenc2d(ch: int, h: int, w: int) -> jax.Array:
 
 
 def gta_init(hw: Sequence[int], head_dim: int) -> tuple[jax.Array, jax.Array]:
-  """Initial GTA matrices (SPEC §2.2): 2-D rotations with integer coordinates, base 10000.
+  """Initial GTA matrices (docs/dynamics.md#attention-and-gta): 2-D rotations with integer
+  coordinates, base 10000.
 
   Args:
     hw: (H, W) token grid.
@@ -173,7 +176,8 @@ def _apply_pairs(mat: jax.Array, u: jax.Array) -> jax.Array:
 
 
 class Attention(nnx.Module):
-  """Multi-head self-attention over tokens with optional learnable GTA (SPEC §2).
+  """Multi-head self-attention over tokens with optional learnable GTA
+  (docs/dynamics.md#attention-and-gta).
 
   J(x) = W_o · MHSA(W_qkv · x). Heads are contiguous channel blocks (the reference interleaves them,
   a fixed permutation absorbed by W_qkv/W_o that only matters when porting weights).
@@ -224,7 +228,8 @@ class Attention(nnx.Module):
 
 
 class Omega(nnx.Module):
-  """Natural frequencies (SPEC §1.5): ω = ||p|| per channel pair, p initialised to ω₀/√2 · (1, 1)."""
+  """Natural frequencies (docs/dynamics.md#natural-frequencies): ω = ||p|| per channel pair, p
+  initialised to ω₀/√2 · (1, 1)."""
 
   def __init__(self, ch: int, *, init: float, global_omega: bool, learn: bool):
     shape = (2,) if global_omega else (ch // 2, 2)
@@ -248,9 +253,10 @@ class ScaleAndBias(nnx.Module):
 
 
 def stimulus_norm(kind: str | None, ch: int, n: int, *, rngs: nnx.Rngs):
-  """Normalisation applied once to the stimulus c per layer call (SPEC §1.6)."""
+  """Normalisation applied once to the stimulus c per layer call
+  (docs/dynamics.md#stimulus-normalisation)."""
   if kind == "gn":  # one group per oscillator: statistics over its n channels x all positions
-    return nnx.GroupNorm(ch, num_groups=ch // n, epsilon=1e-5, rngs=rngs)
+    return nnx.GroupNorm(ch, num_groups=ch // n, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind == "sandb":
     return ScaleAndBias(ch)
   if kind in (None, "none"):
@@ -278,9 +284,11 @@ class KLayer(nnx.Module):
       heads: attention heads (attn only).
       gta: geometric transform attention (attn only); needs hw.
       hw: token grid (H, W) at construction (GTA).
-      c_norm: "gn", "sandb" or "none" (SPEC §1.6).
-      use_omega: natural frequencies Ω (needs even n). Without Ω the update is x + γP(y) (SPEC §10).
-      init_omega, global_omega, learn_omega: Ω options (SPEC §1.5).
+      c_norm: "gn", "sandb" or "none" (docs/dynamics.md#stimulus-normalisation).
+      use_omega: natural frequencies Ω (needs even n). Without Ω the reference's Ω is the identity,
+        so its step x + γ(x + P(y)) renormalised equals x + γ/(1+γ) P(y): this layer applies
+        γ/(1+γ) itself (see __call__), so γ always means the reference's γ.
+      init_omega, global_omega, learn_omega: Ω options (docs/dynamics.md#natural-frequencies).
       project: tangent projection of the coupling (the reference's apply_proj).
       attn_impl: attention kernel: None or "" (chosen by `compute.attention_plan`), "xla" or "cudnn".
       remat: what the backward pass keeps per step, a `kuramoto.REMAT_POLICIES` name ("none",
@@ -312,7 +320,9 @@ class KLayer(nnx.Module):
       x: [B, H, W, C] initial state (normalised inside).
       c: [B, H, W, C] stimulus.
       steps: T.
-      gamma: step size.
+      gamma: the reference's step size γ. With Ω the update is x + γ(Ωx + P(y)); without Ω the
+        reference's Identity Ω makes it N(x + γ(x + P(y))) = N(x + γ/(1+γ) P(y)),
+        so the kernel gets γ/(1+γ). Turning Ω on or off therefore never changes what γ means.
       return_states: also return x_1 … x_T.
 
     Returns:
@@ -320,6 +330,8 @@ class KLayer(nnx.Module):
       (see `kuramoto.integrate`).
     """
     c_hat = self.c_norm(c) if self.c_norm is not None else c
+    if self.omega is None:
+      gamma = gamma / (1 + gamma)
     return kuramoto.integrate(
         x, c_hat, self.connectivity, n=self.n, steps=steps, gamma=gamma,
         omega=self.omega() if self.omega is not None else None, project_tangent=self.project,
@@ -327,7 +339,7 @@ class KLayer(nnx.Module):
 
 
 class ReadOut(nnx.Module):
-  """ReadOutConv (SPEC §3.1): r_o = || (W * x + b)[o·ro_N:(o+1)·ro_N] ||_2 + β_o."""
+  """ReadOutConv (docs/dynamics.md#readout): r_o = || (W * x + b)[o·ro_N:(o+1)·ro_N] ||_2 + β_o."""
 
   def __init__(self, in_ch: int, out_ch: int, *, ro_n: int, ksize: int = 1, rngs: nnx.Rngs,
                dtype: Dtype = None, param_dtype: Dtype = jnp.float32):
@@ -341,19 +353,53 @@ class ReadOut(nnx.Module):
     return jnp.linalg.norm(y, axis=-1) + self.bias[...]
 
 
+class BatchNorm(nnx.BatchNorm):
+  """BatchNorm with PyTorch's statistics (PyTorch's `BatchNorm2d`, channels last).
+
+  Training mode normalises with the biased batch variance computed in two passes (E[(x - mean)²],
+  not E[x²] - mean²), and updates the running variance with the *unbiased* batch variance
+  (times N / (N - 1), N = values per channel), as PyTorch does; Flax's own BatchNorm uses the
+  biased one there. Eval mode (`model.eval()`) uses the running statistics.
+  """
+
+  def __call__(self, x: jax.Array, use_running_average: bool | None = None, *,
+               mask: jax.Array | None = None) -> jax.Array:
+    use_running = self.use_running_average if use_running_average is None else use_running_average
+    if use_running or mask is not None or self.axis_name is not None:
+      return super().__call__(x, use_running_average=use_running, mask=mask)
+    axes = tuple(i for i in range(x.ndim) if i != x.ndim - 1)
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, axis=axes)
+    var = jnp.mean(jnp.square(xf - mean), axis=axes)
+    count = x.size // x.shape[-1]
+    unbiased = var * (count / max(count - 1, 1))
+    m = self.momentum
+    self.mean[...] = jax.lax.stop_gradient(m * self.mean[...] + (1 - m) * mean)
+    self.var[...] = jax.lax.stop_gradient(m * self.var[...] + (1 - m) * unbiased)
+    y = (xf - mean) * jax.lax.rsqrt(var + self.epsilon)
+    if self.scale is not None:
+      y = y * self.scale[...]
+    if self.bias is not None:
+      y = y + self.bias[...]
+    return y.astype(self.dtype or x.dtype)
+
+
 def norm_layer(kind: str | None, ch: int, *, rngs: nnx.Rngs):
-  """"bn" (BatchNorm, torch momentum 0.1 = flax 0.9), "gn" (8 groups) or None."""
+  """"bn" (BatchNorm as PyTorch's, momentum 0.1 = flax 0.9), "gn" (8 groups) or None.
+
+  Variances are computed in two passes as PyTorch does (Flax's default one-pass E[x²] - E[x]²
+  loses precision when the mean is large against the spread)."""
   if kind == "bn":
-    return nnx.BatchNorm(ch, momentum=0.9, epsilon=1e-5, rngs=rngs)
+    return BatchNorm(ch, momentum=0.9, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind == "gn":
-    return nnx.GroupNorm(ch, num_groups=8, epsilon=1e-5, rngs=rngs)
+    return nnx.GroupNorm(ch, num_groups=8, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
   if kind in (None, "none"):
     return None
   raise ValueError(f"Unknown norm {kind!r}; expected 'bn', 'gn' or None.")
 
 
 class NormReLUConv(nnx.Module):
-  """Pre-activation block: norm -> ReLU -> conv (SPEC §3.2, BNReLUConv2d)."""
+  """Pre-activation block: norm -> ReLU -> conv (docs/dynamics.md#readout, BNReLUConv2d)."""
 
   def __init__(self, in_ch: int, out_ch: int, ksize: int, *, rngs: nnx.Rngs,
                norm: str | None = None, stride: int = 1, dtype: Dtype = None,
@@ -369,7 +415,7 @@ class NormReLUConv(nnx.Module):
 
 
 class FF(nnx.Module):
-  """Two pre-activation conv blocks in->hidden->out (SPEC §3.2)."""
+  """Two pre-activation conv blocks in->hidden->out (docs/dynamics.md#readout)."""
 
   def __init__(self, in_ch: int, out_ch: int, hid_ch: int, ksize: int, *, rngs: nnx.Rngs,
                norm: str | None = None, dtype: Dtype = None, param_dtype: Dtype = jnp.float32):
@@ -401,16 +447,29 @@ def as_tuple(value, length: int, name: str) -> tuple:
   return (value,) * length
 
 
-def count_params(module: nnx.Module) -> int:
-  """Number of trainable parameters (nnx.Param leaves)."""
-  return int(sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param))))
+def initial_state(key: jax.Array | None, x_init: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
+  """The random initial oscillators of an AKOrN forward pass: `x_init` when given, else N(0, 1).
+
+  Args:
+    key: PRNG key of the draw (unused when x_init is given).
+    x_init: the draw itself, [B, ..., C] in our channels-last layout (deterministic forward).
+    shape: the expected shape (that of the stimulus c).
+  """
+  if x_init is not None:
+    if tuple(x_init.shape) != tuple(shape):
+      raise ValueError(f"x_init has shape {tuple(x_init.shape)}, expected {tuple(shape)} (the "
+                       "stimulus' shape, channels last); pass the initial oscillators in our layout.")
+    return jnp.asarray(x_init, jnp.float32)
+  if key is None:
+    raise ValueError("An AKOrN forward needs key= (random initial oscillators) or x_init=.")
+  return jax.random.normal(key, shape, jnp.float32)
 
 
 def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: Sequence,
                steps: Sequence[int], *, gamma: jax.Array, return_states: bool = False,
                transitions: Sequence | None = None,
                x_maps: Sequence | None = None) -> tuple[jax.Array, jax.Array, dict]:
-  """The stacking rule of every AKOrN (SPEC §3.3).
+  """The stacking rule of every AKOrN (docs/dynamics.md#stacking).
 
   Layer l runs its KLayer for T_l steps from the carried state x with stimulus c, then the next
   stimulus is c = readout_l(x_T) (recomputed, never carried). With `transitions`, the module

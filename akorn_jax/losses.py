@@ -8,7 +8,7 @@ import optax
 
 
 def simclr_loss(z: jax.Array, temperature: float = 0.1) -> jax.Array:
-  """NT-Xent over interleaved view pairs (SPEC §5.1), on the whole global batch.
+  """NT-Xent over interleaved view pairs (docs/training.md#objects), on the whole global batch.
 
   Args:
     z: [2B, D] embeddings; rows 2i and 2i+1 are the two views of image i.

@@ -1,4 +1,5 @@
-"""Evaluation metrics as small pure functions (SPEC §6.1 steps 6-7, §6.2, ECE for §6.3).
+"""Evaluation metrics as small pure functions (docs/evaluation.md#fg-ari-and-mbo,
+docs/evaluation.md#sudoku, docs/evaluation.md#corruptions-and-calibration).
 
 Object-discovery metrics (FG-ARI, MBO) run per image on the host in numpy: they follow a
 data-dependent clustering step that is host-side anyway. Sudoku board metrics use jnp so they also
@@ -32,7 +33,7 @@ def _contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fg_ari(true_labels: ArrayLike, pred_labels: ArrayLike) -> float:
-  """Foreground adjusted Rand index of one image (SPEC §6.1 step 6).
+  """Foreground adjusted Rand index of one image (docs/evaluation.md#fg-ari-and-mbo).
 
   Only pixels whose ground truth is > 0 count (background 0 and ignore -1 are dropped); the predicted
   labels of those pixels are compared with the object ids. Computed from the pair-counting form of
@@ -70,7 +71,7 @@ def fg_ari(true_labels: ArrayLike, pred_labels: ArrayLike) -> float:
 
 
 def mbo(true_labels: ArrayLike, pred_labels: ArrayLike) -> float:
-  """Mean best overlap of one image (SPEC §6.1 step 7).
+  """Mean best overlap of one image (docs/evaluation.md#fg-ari-and-mbo).
 
   For every ground-truth object (labels other than 0 and -1), the best IoU over all predicted
   clusters, averaged over objects. Pixels whose ground truth is -1 are ignored for both labellings;
@@ -128,7 +129,7 @@ def _sudoku_digits(logits_or_pred: ArrayLike) -> jax.Array:
 
 
 def board_accuracy(logits_or_pred: ArrayLike, solution: ArrayLike, puzzle: ArrayLike) -> jax.Array:
-  """Fraction of boards solved (SPEC §6.2); jit-compatible.
+  """Fraction of boards solved (docs/evaluation.md#sudoku); jit-compatible.
 
   A board is solved iff the prediction is right on every blank cell; given cells are not checked.
 
@@ -200,7 +201,8 @@ def expected_calibration_error(probs: ArrayLike, labels: ArrayLike, num_bins: in
   Args:
     probs: [N, K] class probabilities.
     labels: [N] int true classes.
-    num_bins: number of bins (15, the usual choice; SPEC §9.3 leaves the paper's unspecified).
+    num_bins: number of bins (15, the usual choice; the paper's is unknown,
+    docs/reference.md#open-points).
 
   Returns:
     The ECE in [0, 1].

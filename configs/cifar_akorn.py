@@ -1,4 +1,5 @@
-"""CIFAR-10 AKOrN (SPEC §4.6, §5.3): n 2, ch 64/128/256, T 3, conv J k 9/7/5, BN readouts.
+"""CIFAR-10 AKOrN: n 2, ch 64/128/256, T 3, conv J k 9/7/5, BN readouts (docs/models.md#cifar-akorn,
+docs/training.md#cifar-10, augmentation: docs/training.md#cifar-augmentation).
 
 Run (needs CIFAR-10 prepared as array_record, see README):
   akorn-train --config=cifar_akorn --workdir=runs/cifar
@@ -19,7 +20,7 @@ def get_config(arg: str | None = None):
   c.data.config = ""
   c.data.batch_size = 128
   c.data.eval_batch_size = 500
-  c.data.augment = True                 # flip, RRC(0.2-1), colour jitter, AugMix (SPEC §5.3)
+  c.data.augment = True                 # flip, RRC(0.2-1), colour jitter, AugMix
 
   # --- model ---------------------------------------------------------------------------------------
   c.model.name = "classifier_akorn"

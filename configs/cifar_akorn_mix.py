@@ -1,7 +1,7 @@
 """CIFAR-10 AKOrN^mix: the paper's mixed variant, conv coupling in stages 1-2 and attention in
 stage 3 (8 x 8 grid, 256 channels, 8 heads, GTA). Everything else is configs/cifar_akorn.py.
 
-The reference code has no mixed model (its CIFAR model is conv-only, SPEC §4.6): the stage layout
+The reference code has no mixed model (its CIFAR model is conv-only, docs/models.md#cifar-akorn): the stage layout
 is taken from the paper's description, and the attention settings (8 heads, GTA, 1x1 q/k/v) are
 those of the reference's attention KLayer. Parameters: `--dry_run` prints them (tests check the
 count).

@@ -1,4 +1,5 @@
-"""CLEVR6 AKOrN (SPEC §4.1): attention (default) or `conv` (k 7), ch 256, psize 8, 128 px, 300 epochs.
+"""CLEVR6 AKOrN (docs/models.md#object-akorn): attention (default) or `conv` (k 7), ch 256, psize 8,
+128 px, 300 epochs.
 
 Run: akorn-train --config=clevr_akorn --workdir=runs/clevr
 Needs the real CLEVR-with-masks TFRecords (prepare `multi_object/clevr6` from a manual dir; see

@@ -1,4 +1,4 @@
-"""CLEVR6 ItrSA baseline (SPEC §4.2): the AKOrN config's data, size and schedule (ch 256, psize 8, 128 px), with
+"""CLEVR6 ItrSA baseline (docs/models.md#object-baselines): the AKOrN config's data, size and schedule (ch 256, psize 8, 128 px), with
 one ViT block whose attention sub-layer repeats T = 8 times (weights tied), learnable sinusoidal
 positions (no GTA), LayerNorm features for the clustering.
 

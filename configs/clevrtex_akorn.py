@@ -1,4 +1,5 @@
-"""CLEVRTex AKOrN (SPEC §4.1): attention, ch 256, psize 8, 128 px, c_norm gn, 500 epochs.
+"""CLEVRTex AKOrN (docs/models.md#object-akorn): attention, ch 256, psize 8, 128 px, c_norm gn, 500
+epochs.
 
 Run: akorn-train --config=clevrtex_akorn:L=2 --workdir=runs/clevrtex_L2
 Needs the CLEVRTex release (prepare `clevrtex/full` from its extracted folder; see README).

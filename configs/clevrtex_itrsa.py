@@ -1,4 +1,5 @@
-"""CLEVRTex ItrSA baseline (SPEC §4.2): ViT blocks whose attention repeats T = 8 times, pos-emb.
+"""CLEVRTex ItrSA baseline (docs/models.md#object-baselines): ViT blocks whose attention repeats T =
+8 times, pos-emb.
 
 Run: akorn-train --config=clevrtex_itrsa:L=2 --workdir=runs/clevrtex_itrsa
 Reference: L=1 FG-ARI 65.7 / MBO 44.6; L=2 76.3 / 48.5. Options: `L=1|2`, `tiny`.

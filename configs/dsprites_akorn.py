@@ -1,4 +1,5 @@
-"""Multi-dSprites AKOrN (SPEC §4.1): attention (default) or `conv` (k 7), ch 128, psize 4, 64 px.
+"""Multi-dSprites AKOrN (docs/models.md#object-akorn): attention (default) or `conv` (k 7), ch 128,
+psize 4, 64 px.
 
 Run: akorn-train --config=dsprites_akorn --workdir=runs/dsprites
 Reference (colored_on_grayscale): attn FG-ARI 78.3 / MBO 63.0 (87.1 up-tiled). Defaults train on

@@ -1,4 +1,4 @@
-"""Multi-dSprites ItrSA baseline (SPEC §4.2): the AKOrN config's data, size and schedule (ch 128, psize 4, 64 px), with
+"""Multi-dSprites ItrSA baseline (docs/models.md#object-baselines): the AKOrN config's data, size and schedule (ch 128, psize 4, 64 px), with
 one ViT block whose attention sub-layer repeats T = 8 times (weights tied), learnable sinusoidal
 positions (no GTA), LayerNorm features for the clustering.
 

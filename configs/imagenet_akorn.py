@@ -2,7 +2,7 @@
 natural-image object discovery (evaluate with configs/voc_akorn.py and configs/coco_akorn.py).
 
 The reference has an ImageNet loader (SimCLR views at 256 px, horizontal flip p = 0.5) but no
-command or hyper-parameters for this run (SPEC §7.4, §9.3). Ours, marked as our choice: the
+command or hyper-parameters for this run (docs/datasets.md#natural-images, docs/reference.md#open-points). Ours, marked as our choice: the
 CLEVRTex "large" AKOrN (attention with GTA, L = 2, ch 512, n 4, T 8, c_norm gn) with 16-px patches
 (a 16 x 16 token grid, as CLEVRTex), batch 512, Adam 5e-4, EMA 0.998, 100 epochs.
 

@@ -1,6 +1,8 @@
-"""Shared settings of the object-discovery experiments (SPEC §4.1, §5.1, §6.1); not a config itself.
+"""Shared settings of the object-discovery experiments (docs/models.md#object-akorn,
+docs/training.md#objects, docs/evaluation.md#objects); not a config itself.
 
-Each dataset file calls `object_config(...)` with the per-run values of the table in SPEC §4.1 and
+Each dataset file calls `object_config(...)` with the per-run values of the table in
+docs/models.md#object-akorn and
 the model: "akorn" (needs connectivity, ksize and c_norm) or "itrsa" (the ViT baseline whose
 attention repeats T times).
 """
@@ -42,10 +44,11 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
     c.model.ksize = ksize
     c.model.gta = True
     c.model.c_norm = c_norm
-    # Reference γ = 1 with the Identity-Ω quirk == our γ = 0.5 exactly (SPEC §1.3, §10).
-    c.model.gamma = 0.5
+    # The reference's γ; without Ω the KLayer steps with γ/(1+γ) = 0.5 exactly as the reference does.
+    c.model.gamma = 1.0
     c.model.use_omega = False
     c.model.remat = False
+    c.optim.tie_gta = True  # the reference's tied GTA matrices (q = k = v = oᵀ)
   else:
     c.model.gta = False
 
@@ -56,11 +59,13 @@ def object_config(*, dataset: str, builder_config: str, imsize: int, num_train: 
   c.ema.update_every = 10
   c.ema.update_after_step = 200
   c.train.num_steps = config_base.steps_for_epochs(epochs, num_train, batch_size)
+  if builder_config == "clevr6":  # the filter keeps an unknown number (<= 70,000): count them
+    c.train.epochs = epochs
   c.train.log_every = 100
   c.train.eval_every = 0
   c.checkpoint.every_steps = 2000
 
-  # --- eval (SPEC §6.1) --------------------------------------------------------------------------
+  # --- eval (docs/evaluation.md#objects) ---------------------------------------------------------
   c.eval.split = "test"
   c.eval.num_clusters = num_clusters
   c.eval.uptile = (1, 4)             # evaluate without and with up-tiling x4

@@ -1,4 +1,4 @@
-"""Settings shared by the Sudoku configs (SPEC §5.2); not a config itself.
+"""Settings shared by the Sudoku configs (docs/training.md#sudoku); not a config itself.
 
 `sudoku_config()` is the common protocol: generated SATNet-like boards, batch 100, Adam with
 global-norm clipping 1.0, EMA 0.995, 100 epochs of 90 steps, and the evaluation sets.

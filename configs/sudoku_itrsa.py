@@ -1,4 +1,5 @@
-"""Sudoku ItrSA baseline (SPEC §4.5): one Transformer block whose attention repeats T=16 times.
+"""Sudoku ItrSA baseline (docs/models.md#sudoku-baselines): one Transformer block whose attention
+repeats T=16 times.
 
 Run: akorn-train --config=sudoku_itrsa --workdir=runs/sudoku_itrsa
 Reference (SATNet/RRN): 95.7% ID, 34.4% OOD at T_eval = 32. Option `tiny` for CPU.

@@ -1,4 +1,5 @@
-"""Sudoku Transformer baseline (SPEC §4.5): the ItrSA protocol with 8 blocks and T = 1.
+"""Sudoku Transformer baseline (docs/models.md#sudoku-baselines): the ItrSA protocol with 8 blocks
+and T = 1.
 
 Run: akorn-train --config=sudoku_transformer --workdir=runs/sudoku_tf
 Reference (SATNet/RRN): 98.6% ID, 5.2% OOD. Option `tiny` for CPU (2 blocks).

@@ -1,4 +1,5 @@
-"""Tetrominoes AKOrN (SPEC §4.1): attention (default) or `conv` (k 5), ch 128, psize 4, 32 px.
+"""Tetrominoes AKOrN (docs/models.md#object-akorn): attention (default) or `conv` (k 5), ch 128,
+psize 4, 32 px.
 
 Run: akorn-train --config=tetrominoes_akorn --workdir=runs/tetro
      akorn-evaluate --workdir=runs/tetro

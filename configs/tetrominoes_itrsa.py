@@ -1,4 +1,4 @@
-"""Tetrominoes ItrSA baseline (SPEC §4.2): the AKOrN config's data, size and schedule (ch 128, psize 4, 32 px), with
+"""Tetrominoes ItrSA baseline (docs/models.md#object-baselines): the AKOrN config's data, size and schedule (ch 128, psize 4, 32 px), with
 one ViT block whose attention sub-layer repeats T = 8 times (weights tied), learnable sinusoidal
 positions (no GTA), LayerNorm features for the clustering.
 

@@ -1,6 +1,6 @@
 """Object discovery on VOC (1,449 val images at 256 px) with the ImageNet-pre-trained AKOrN of
 configs/imagenet_akorn.py: clustering into 4 groups, FG-ARI, MBO_i (instances) and MBO_c
-(semantic classes), SPEC §6.1, §7.4.
+(semantic classes), docs/evaluation.md#objects, docs/datasets.md#natural-images.
 
 Run on the pre-training run's EMA weights (no download; data_dir = the VOC2012 folder (JPEGImages/, SegmentationObject/, SegmentationClass/, ImageSets/Segmentation/val.txt)):
   akorn-evaluate --config=voc_akorn --workdir=runs/imagenet \

@@ -7,8 +7,9 @@ table (markdown + JSON) and one bar plot.
 Each cell of `--grid` (comma-separated) is a preset name or `key=value` settings of the model,
 joined by `+` (e.g. `omega+n=2`). Presets:
   base        the config as it is
-  omega       natural frequencies Ω on with the reference's γ = 1 (without Ω our configs use
-              γ = 0.5, the reference's γ = 1 with its Identity-Ω quirk; with Ω there is no quirk)
+  omega       natural frequencies Ω on with the reference's γ = 1 (γ keeps its meaning: without
+              Ω the KLayer steps with γ/(1+γ), the reference's Identity-Ω quirk,
+              docs/dynamics.md#step-size)
   no_project  no tangent projection of the coupling
   conv        convolutional coupling (kernel `ksize` of the config) instead of attention
   attn        attention coupling
@@ -94,19 +95,17 @@ def _metrics(out: dict) -> dict:
 def run_grid(config, workdir: str, cells: list[str], *, untrained: bool = True,
              seed: int = 0) -> list[dict]:
   """Trains and evaluates every cell; returns one row per cell (and the control first)."""
-  from akorn_jax import layers, tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
 
   def evaluate(c, cell_dir, untrained=False):
-    task = tasks.get_task(c)
     if untrained:  # the model exactly as training would start it (same seed), step 0
-      s = loop.setup(c, task)
+      s = loop.setup(c, tasks.get_task(c))
       model, step = loop.ema_model(s, s.init_fn()), 0
     else:
-      model, step = loop.load_model(c, cell_dir)
-    return task.evaluate(model, c, cell_dir, step, jax.random.key(seed))
+      model, step = restore.load_model(c, cell_dir)
+    return tasks.get_evaluator(c).run(model, jax.random.key(seed), workdir=cell_dir, step=step)
 
   parsed = {cell: parse_cell(cell, config.model) for cell in cells}  # fail before any training
   rows = []
@@ -118,9 +117,9 @@ def run_grid(config, workdir: str, cells: list[str], *, untrained: bool = True,
   for cell, settings in parsed.items():
     c = cell_config(config, settings)
     cell_dir = os.path.join(workdir, cell.replace("=", "").replace("+", "_"))
-    params = layers.count_params(nnx.eval_shape(lambda c=c: tasks.build_model(c, nnx.Rngs(0))))
+    params = restore.count_params(restore.abstract_model(c))
     start = time.time()
-    train_out = loop.train_and_evaluate(c, cell_dir)
+    train_out = loop.train_and_evaluate(c, cell_dir, task=tasks.get_task(c))
     train_s = time.time() - start
     # The trainer evaluates the final EMA model with the config's protocol; a cell that was
     # already trained (resumed at its last step) is evaluated here instead.

@@ -1,4 +1,4 @@
-"""Speed suite (BENCHMARKS.md §1): one JSON line per item on stdout, logs on stderr.
+"""Speed suite (docs/benchmarks.md#suite): one JSON line per item on stdout, logs on stderr.
 
   akorn-benchmark --suite=all --scale=cpu --steps=5 --warmup=2
   akorn-benchmark --suite=clevrtex_L1_train,sudoku_train --scale=full --profile_dir=/tmp/prof
@@ -25,7 +25,8 @@ from absl import app, flags, logging
 from akorn_jax import benchmark, commands, compute, config_loader, kuramoto
 
 _SUITE = flags.DEFINE_list("suite", None, "Comma-separated items, or 'all'.", required=True)
-_SCALE = flags.DEFINE_enum("scale", "full", benchmark.SCALES, "Problem sizes (BENCHMARKS.md §1).")
+_SCALE = flags.DEFINE_enum("scale", "full", benchmark.SCALES,
+                           "Problem sizes (docs/benchmarks.md#suite).")
 _DTYPE = flags.DEFINE_enum("dtype", None, ["auto", "float32", "bfloat16"],
                            "Override of the config's compute dtype of couplings/convs (default: "
                            "the config's own, 'auto' = bf16 on GPU/TPU, f32 on CPU).")

@@ -28,23 +28,23 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
 
-  from akorn_jax import config_loader, layers, tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import config_loader, data, tasks  # pylint: disable=g-import-not-at-top
   from akorn_jax.data import sudoku as sudoku_data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
-  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
 
   print("== 1. The reference Sudoku AKOrN (built-in config sudoku_akorn) ==")
   full = config_loader.load("sudoku_akorn")
-  model = nnx.eval_shape(lambda: tasks.build_model(full, nnx.Rngs(0)))
-  print(json.dumps({"config": "sudoku_akorn", "params": layers.count_params(model)}))
+  params = restore.count_params(restore.abstract_model(full))
+  print(json.dumps({"config": "sudoku_akorn", "params": params}))
 
   print("\n== 2. Energy of each Kuramoto step of a small AKOrN on a generated puzzle ==")
   config = config_loader.load("sudoku_akorn:tiny")
   if _STEPS.value is not None:
     config.train.num_steps = _STEPS.value
   config.lock()
-  puzzles, solutions = tasks.sudoku_boards("sudoku_generated/satnet_like:test",
-                                           config.eval.num_puzzles)
+  boards = data.read_set("sudoku_generated/satnet_like:test", config.eval.num_puzzles)
+  puzzles, solutions = boards["puzzle"], boards["solution"]
   puzzle = puzzles[:1]
   small = tasks.build_model(config, nnx.Rngs(0))
   _, aux = small(puzzle, key=jax.random.key(0))
@@ -54,11 +54,11 @@ def main(argv):
 
   print(f"\n== 3. Training the tiny config for {config.train.num_steps} steps into "
         f"{_WORKDIR.value} ==")
-  last = loop.train_and_evaluate(config, _WORKDIR.value)
+  last = loop.train_and_evaluate(config, _WORKDIR.value, task=tasks.get_task(config))
   if last:  # empty when the workdir already held a finished run
     print(json.dumps({"last_training_batch": {k: round(last[k], 4) for k in
                                               ("loss", "cell_acc", "board_acc") if k in last}}))
-  model, step = loop.load_model(config, _WORKDIR.value)
+  model, step = restore.load_model(config, _WORKDIR.value)
   n = len(puzzles)
   res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=jax.random.key(1),
                                     steps=config.eval.steps,

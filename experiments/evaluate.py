@@ -6,11 +6,15 @@
   akorn-evaluate --workdir=runs/tetro --config=tetrominoes_akorn:tiny    (another config)
 (`python -m experiments.evaluate ...` in a checkout is the same command.)
 
-Sudoku: board accuracy at T_eval with energy/confidence voting over K starts, for every set in
-config.eval.sets. Objects: FG-ARI / MBO with and without up-tiling plus pictures. Classification:
-clean accuracy; with --robustness also the attacks of config.eval.attacks (each reported with its
-settings, EOT included), AutoAttack `standard` / `rand` (config.eval.autoattack), accuracy vs eps,
-and accuracy/ECE under corruptions with a reliability diagram. The JSON is printed and saved as <workdir>/eval_<step>.json (or --output).
+Load, run, write: the latest EMA weights of the run (akorn_jax.train.restore), the task's evaluator
+built from the config (akorn_jax.tasks.get_evaluator; the trainer's periodic evaluation is its
+cheap subset), and one JSON file. Sudoku: board accuracy at T_eval with energy/confidence voting
+over K starts, for every set in config.eval.sets (akorn_jax.evaluate.sudoku). Objects: FG-ARI / MBO
+with and without up-tiling plus pictures (akorn_jax.evaluate.objects). Classification: clean
+accuracy; with --robustness also the attacks of config.eval.attacks (each reported with its
+settings, EOT included), AutoAttack `standard` / `rand` (config.eval.autoattack), accuracy vs eps, and accuracy/ECE under corruptions with a
+reliability diagram (akorn_jax.evaluate.classification). The JSON is printed and saved as
+<workdir>/eval_<step>.json (or --output).
 """
 
 from __future__ import annotations
@@ -37,121 +41,25 @@ _UNTRAINED = flags.DEFINE_bool("untrained", False, "Evaluate the initial weights
 
 def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
              untrained: bool = False) -> dict:
-  """Runs the task's full evaluation; returns a JSON-able dict."""
+  """Loads the run's EMA model, runs the task's evaluator, returns a JSON-able dict."""
   import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import loop, restore  # pylint: disable=g-import-not-at-top
 
+  evaluator = tasks.get_evaluator(config, **({"robustness": True} if robustness else {}))
   if untrained:  # the model exactly as training would start it (same seed), step 0
     s = loop.setup(config, tasks.get_task(config))
     model, step = loop.ema_model(s, s.init_fn()), 0
   else:
-    model, step = loop.load_model(config, workdir)
-  key = jax.random.key(seed)
+    model, step = restore.load_model(config, workdir)
   out: dict = {"step": step, "workdir": workdir, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                "device": jax.devices()[0].device_kind}
-
-  if config.task == "sudoku":
-    from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
-    for spec in config.eval.sets:
-      puzzles, solutions = tasks.sudoku_boards(spec, config.eval.num_puzzles,
-                                               data_dir=config.data.get("data_dir"))
-      out[spec] = sudoku_eval.evaluate_voting(
-          model, puzzles, solutions, key=key, steps=config.eval.steps,
-          num_starts=tuple(config.eval.num_starts), vote_types=tuple(config.eval.vote_types),
-          chunk=config.eval.chunk)
-
-  elif config.task == "objects":
-    res = tasks.objects_evaluate(model, config, workdir, step, key)
-    out.update({k: v for k, v in res.items() if not k.startswith("pictures/")})
+  res = evaluator.run(model, jax.random.key(seed), workdir=workdir, step=step)
+  images = [k for k, v in res.items() if np.ndim(v) == 3]  # also saved under <workdir>/pictures
+  out.update({k: v for k, v in res.items() if k not in images})
+  if images:
     out["pictures"] = os.path.join(workdir, "pictures")
-
-  elif config.task == "classification":
-    out.update(tasks.classification_evaluate(model, config, workdir, step, key))
-    if robustness:
-      out.update(_robustness(model, config, workdir, key))
-  return out
-
-
-def _robustness(model, config, workdir: str, key) -> dict:
-  """Attacks (each labelled with its settings, EOT included), the AutoAttack versions in
-  `config.eval.autoattack`, the eps sweep, corruptions and calibration."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
-
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
-  from akorn_jax.evaluate import corruptions, robustness  # pylint: disable=g-import-not-at-top
-
-  src = tasks.source(config, "test")
-  n = min(len(src), config.eval.num_images)
-  images = np.stack([src[i]["image"] for i in range(n)]).astype(np.float32) / 255.0
-  labels = np.asarray([src[i]["label"] for i in range(n)], np.int32)
-  graphdef, state = nnx.split(model)
-
-  kw = {"ensemble": config.eval.ensemble} if config.eval.ensemble > 1 else {}
-
-  def logits_fn(x, k):
-    return nnx.merge(graphdef, state)(x, key=k, **kw)[0]
-
-  key_attacks, key_sweep, key_aa = jax.random.split(jax.random.fold_in(key, 1), 3)
-  res = {"robust": robustness.robust_accuracy(
-      logits_fn, images, labels, key_attacks, attacks=tuple(config.eval.attacks),
-      eps=config.eval.eps, eot=config.eval.eot)}
-  for version in config.eval.autoattack:
-    overrides = {k: dict(v) for k, v in dict(config.eval.autoattack_overrides).items()
-                 if k in {name for name, _ in robustness.PROTOCOLS[version]}}
-    res[f"autoattack_{version}"] = robustness.autoattack(
-        logits_fn, images, labels, jax.random.fold_in(key_aa, len(version)), version=version,
-        eps=config.eval.eps, overrides=overrides)
-  res["accuracy_vs_eps"] = robustness.accuracy_vs_eps(
-      logits_fn, images, labels, key_sweep, eps_values=tuple(config.eval.eps_sweep),
-      attack=config.eval.sweep_attack, eot=config.eval.eot)
-  probs_fn = jax.jit(lambda x, k: jax.nn.softmax(logits_fn(x, k), -1))
-  names = tuple(config.eval.corruptions)
-  if "frost" in names:
-    from akorn_jax.evaluate import spatter_frost  # pylint: disable=g-import-not-at-top
-    try:
-      spatter_frost.frost_folder()
-    except FileNotFoundError as e:  # optional package missing: skip frost, say why
-      print(f"Skipping the frost corruption: {e}", file=sys.stderr)
-      res["skipped_corruptions"] = {"frost": str(e)}
-      names = tuple(n for n in names if n != "frost")
-  res["calibration"] = corruptions.calibration_report(
-      probs_fn, images, labels, jax.random.fold_in(key, 3),
-      corruptions=names,
-      severities=tuple(config.eval.corruption_severities))
-  probs = np.asarray(probs_fn(images, jax.random.fold_in(key, 4)))
-  os.makedirs(os.path.join(workdir, "pictures"), exist_ok=True)
-  res["cifar10_c"] = _cifar10_c(probs_fn, config, jax.random.fold_in(key, 5))
-  res["reliability_diagram"] = corruptions.reliability_diagram(
-      probs, labels, os.path.join(workdir, "pictures", "reliability_clean.png"))
-  return res
-
-
-def _cifar10_c(probs_fn, config, key) -> dict | str:
-  """Accuracy and ECE on the real CIFAR-10-C (15 corruptions x severities) when it is prepared."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from akorn_jax import metrics  # pylint: disable=g-import-not-at-top
-  from akorn_jax.data import cifar, common  # pylint: disable=g-import-not-at-top
-
-  out = {}
-  for name in cifar.CIFAR10_C_CORRUPTIONS:
-    for severity in config.eval.corruption_severities:
-      try:
-        src = cifar.cifar10_c(name, severity, data_dir_=config.data.get("data_dir"))
-      except common.DatasetNotPreparedError as e:
-        return f"not prepared: {e}"
-      n = min(len(src), config.eval.num_images)
-      images = np.stack([src[i]["image"] for i in range(n)]).astype(np.float32) / 255.0
-      labels = np.asarray([src[i]["label"] for i in range(n)])
-      probs = np.concatenate([np.asarray(probs_fn(images[i:i + 500], key))
-                              for i in range(0, n, 500)])
-      out[f"{name}_{severity}"] = {
-          "accuracy": float(np.mean(probs.argmax(-1) == labels)),
-          "ece": metrics.expected_calibration_error(probs, labels)}
-  out["mean"] = {m: float(np.mean([v[m] for v in out.values()])) for m in ("accuracy", "ece")}
   return out
 
 

@@ -1,7 +1,7 @@
 """Solve Sudoku puzzles with a trained AKOrN, or export a trained run's weights for shipping.
 
   akorn-sudoku solve 000000010400000000020000000000050407008000300001090000300400200050100000000806000
-  akorn-sudoku solve --file=puzzles.txt --K=64 --steps=128 --json
+  akorn-sudoku solve --file=puzzles.txt --K=16 --steps=128 --json
   akorn-sudoku solve --workdir=runs/sudoku_akorn PUZZLE [--config=sudoku_akorn]
   akorn-sudoku export --workdir=runs/sudoku_akorn [--config=...] --out=DIR
 (`python -m experiments.sudoku ...` in a checkout is the same command.)
@@ -20,14 +20,16 @@ inconclusive. Before anything runs, the memory of one block is estimated (XLA's 
 compiled forward pass plus the answers kept on the host) and a request that cannot fit is
 refused with the number it would need.
 
-Each puzzle runs from K random initial states; the answer is the start with the lowest energy
-summed over the steps ("sum", the reference's reported setting, SPEC §6.2; --vote picks another
-score, see akorn_jax.evaluate.sudoku). The answer is the model's own: it is checked against every
+Each puzzle runs from K random initial states (default 16, T = 128); the answer is the most
+confident start ("confidence": the highest mean top probability over the blank cells; --vote=sum
+picks the lowest energy summed over the steps, the reference's reported setting,
+docs/evaluation.md#energy-voting; see akorn_jax.evaluate.sudoku). The defaults come from the
+accuracy/time curve on the hardest givens band in results/sudoku.md. The answer is the model's own: it is checked against every
 row, column, box and given, and reported as NOT solved when it breaks one. There is no silent
 fallback to the exact solver; --check also prints the exact solver's answer, labelled as such.
 
 Weights: by default the EMA checkpoint shipped in akorn_jax/assets/sudoku_akorn/ (SHA-256 checked);
-with --workdir the latest EMA weights of a training run (its config from <workdir>/config.json or
+with --workdir the latest EMA weights of a training run (its config as the run saved it, or
 --config).
 
 Exit codes: 0 every puzzle solved; 1 some model answer breaks a rule (the run completed); 2 bad
@@ -52,6 +54,7 @@ import numpy as np
 from akorn_jax import compute, config_loader
 from akorn_jax.data import sudoku as sudoku_data
 from akorn_jax.evaluate import sudoku as sudoku_eval
+from akorn_jax.train import restore
 
 PACKAGE_DIR = str(importlib.resources.files("akorn_jax"))
 DEFAULT_WEIGHTS = os.path.join(PACKAGE_DIR, "assets", "sudoku_akorn")
@@ -118,29 +121,27 @@ def _blocks(items: Iterator, size: int) -> Iterator[list]:
 
 
 def _load_config(args: argparse.Namespace) -> ml_collections.ConfigDict:
-  """The experiment config of --workdir: <workdir>/config.json, else --config=SPEC."""
-  saved = os.path.join(args.workdir, "config.json")
-  if args.config is None and os.path.isfile(saved):
-    return config_loader.load(saved)
-  if args.config is None:
-    raise ValueError(f"No config.json in --workdir={args.workdir!r}; pass the run's config too, "
-                     "e.g. --config=sudoku_akorn (a built-in config, or sudoku_akorn:tiny) or "
-                     "--config=configs/sudoku_akorn.py (a file).")
-  return config_loader.load(args.config)
+  """The experiment config of --workdir: the one the run saved, else --config=SPEC."""
+  if args.config is not None:
+    return config_loader.load(args.config)
+  try:
+    return restore.read_config(args.workdir)
+  except FileNotFoundError as e:
+    raise ValueError(f"{e} E.g. --config=sudoku_akorn (a built-in config, or sudoku_akorn:tiny) "
+                     "or --config=configs/sudoku_akorn.py (a file).") from e
 
 
 def _load_model(args: argparse.Namespace):
   """(model, model config) from --workdir or the exported weights folder."""
   if args.workdir:
-    from akorn_jax.train import loop  # pylint: disable=g-import-not-at-top  (pulls in orbax)
     config = _load_config(args)
-    model, _ = loop.load_model(config, args.workdir)
+    model, _ = restore.load_model(config, args.workdir)
     return model, config.model.to_dict()
   folder = args.weights_dir
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"No exported Sudoku checkpoint in {folder!r}; pass --workdir=DIR of a "
                             "trained run, or export one with `akorn-sudoku export`.")
-  return sudoku_eval.load_exported(folder)
+  return restore.load_exported(folder)
 
 
 def _free_memory() -> tuple[int | None, int | None]:
@@ -331,7 +332,7 @@ def _export(args: argparse.Namespace) -> int:
   except (ValueError, OSError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  sudoku_eval.export_weights(model, model_config, args.out)
+  restore.export_weights(model, model_config, args.out)
   print(f"Exported {model_config['name']} to {args.out}")
   return 0
 
@@ -356,16 +357,16 @@ def main(argv: Sequence[str] | None = None) -> int:
   export = commands.add_parser("export", help="export a run's EMA weights (npz + config + SHA256SUMS)")
   for p in (solve, export):
     p.add_argument("--workdir", help="training run to load the latest EMA weights from")
-    p.add_argument("--config", help="the run's config (built-in name[:options] or file.py[:options]) "
-                   "when the workdir has no config.json")
+    p.add_argument("--config", help="the run's config (built-in name[:options] or "
+                   "file.py[:options]) when the workdir has no saved config")
   solve.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="81 cells, '0' or '.' for blanks")
   solve.add_argument("--file", help="UTF-8 file with one puzzle per line ('#' comments)")
-  solve.add_argument("--K", type=_at_least_one("--K"), default=64,
-                     help="random starts per puzzle (default 64)")
+  solve.add_argument("--K", type=_at_least_one("--K"), default=16,
+                     help="random starts per puzzle (default 16)")
   solve.add_argument("--steps", type=_at_least_one("--steps"), default=128,
                      help="Kuramoto steps T (default 128)")
-  solve.add_argument("--vote", default="sum", choices=sudoku_eval.VOTE_TYPES,
-                     help="score that picks the start (default sum)")
+  solve.add_argument("--vote", default="confidence", choices=sudoku_eval.VOTE_TYPES,
+                     help="score that picks the start (default confidence)")
   solve.add_argument("--seed", type=int, default=0, help="seed of the random starts")
   solve.add_argument("--chunk", type=_at_least_one("--chunk"), default=None,
                      help="(puzzle, start) rows per forward pass, also the streaming block "

@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 
-import train_test as toy
+import toy
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import loop
 
@@ -24,7 +24,7 @@ OVERRIDES = {"train.num_steps": 10, "checkpoint.every_steps": 2, "checkpoint.max
 CHILD = f"""
 import sys, time
 sys.path[:0] = [{TESTS!r}, {ROOT!r}]
-import train_test as toy
+import toy
 from akorn_jax.train import loop
 
 class Slow(toy.ToySource):

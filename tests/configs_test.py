@@ -1,49 +1,23 @@
 """The built-in configs and their loader: every config builds for every option and has the
-reference parameter count; one loader for names, files and a run's config.json; typed options."""
+reference parameter count of tests/param_counts.py (the numbers README.md quotes); one loader for
+names, files and a run's config.json; typed options."""
 
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from flax import nnx
 
-from akorn_jax import config_base, config_loader, layers, tasks
+from akorn_jax import config_base, config_loader, tasks
+from akorn_jax.train import restore
+from param_counts import PARAMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = ("data", "model", "optim", "ema", "train", "checkpoint", "mesh", "eval")
 
-# (config file, arg) -> trainable parameters of the reference settings (SPEC §4.7).
-REFERENCE = {
-    ("tetrominoes_akorn", None): 278_400, ("tetrominoes_akorn", "conv"): 613_888,
-    ("dsprites_akorn", None): 302_976, ("dsprites_akorn", "conv"): 1_007_104,
-    ("clevr_akorn", None): 1_167_104, ("clevr_akorn", "conv"): 4_049_920,
-    ("clevrtex_akorn", None): 1_167_616, ("clevrtex_akorn", "L=2"): 1_760_256,
-    ("clevrtex_akorn", "large"): 6_666_240, ("clevrtex_itrsa", None): 1_168_128,
-    ("clevrtex_itrsa", "L=2"): 1_695_232, ("sudoku_akorn", None): 2_940_940,
-    ("sudoku_itrsa", None): 2_155_017, ("sudoku_akorn_rrn", None): 2_940_940, ("sudoku_transformer", None): 16_874_505,
-    ("cifar_akorn", None): 7_023_760,
-    # ItrSA / ViT on the synthetic sets: same blocks as CLEVRTex ItrSA (1,168,128 at ch 256,
-    # psize 8, 128 px); at ch 128, psize 4: patchify 6,272 + positions (grid² x 128) + block
-    # 132,480 + LayerNorm 256 + projector 131,712. T does not change the count.
-    ("tetrominoes_itrsa", None): 6_272 + 64 * 128 + 132_480 + 256 + 131_712,
-    ("tetrominoes_itrsa", "vit"): 6_272 + 64 * 128 + 132_480 + 256 + 131_712,
-    ("dsprites_itrsa", None): 6_272 + 256 * 128 + 132_480 + 256 + 131_712,
-    ("clevr_itrsa", None): 1_168_128, ("clevrtex_vit", None): 1_168_128,
-    # ImageNet pre-training (our settings): CLEVRTex large with 16-px instead of 8-px patches.
-    ("imagenet_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
-    ("voc_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
-    ("coco_akorn", None): 6_666_240 + 3 * (16 ** 2 - 8 ** 2) * 512,
-    # AKOrN^mix (no reference model): stage 3's conv k5 (1,638,656) replaced by attention with GTA
-    # (qkv 197,376 + out 65,792 + four [64, 16, 2, 2] GTA matrices 16,384 = 279,552).
-    ("cifar_akorn_mix", None): 7_023_760 - 1_638_656 + 279_552,
-    ("cifar_resnet18", None): 11_173_962,  # the standard CIFAR ResNet-18 (not in SPEC §4.7)
-    # Our ViT (no reference model): patchify 12,544 + positions 16,384 + 6 blocks x 527,104
-    # + final LayerNorm 512 + head 2,570.
-    ("cifar_vit", None): 12_544 + 16_384 + 6 * 527_104 + 512 + 2_570,
-}
 FILES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                if not p.endswith(("__init__.py", "_base.py")))
 
@@ -53,7 +27,7 @@ def _get(name, arg):
 
 
 def test_every_reference_config_is_listed():
-  assert {name for name, _ in REFERENCE} == set(FILES) == set(config_loader.builtin_names())
+  assert {name for name, _ in PARAMS} == set(FILES) == set(config_loader.builtin_names())
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -62,16 +36,24 @@ def test_config_builds_with_tiny_variant(name):
     c = _get(name, arg)
     c.lock()
     assert all(s in c for s in SECTIONS)
-    model = nnx.eval_shape(lambda c=c: tasks.build_model(c, nnx.Rngs(0)))
-    assert layers.count_params(model) > 0
+    assert restore.count_params(restore.abstract_model(c)) > 0
     tasks.get_task(c)
 
 
-@pytest.mark.parametrize("name,arg", sorted(REFERENCE, key=str))
+@pytest.mark.parametrize("name,arg", sorted(PARAMS, key=str))
 def test_reference_parameter_counts(name, arg):
-  c = _get(name, arg)
-  model = nnx.eval_shape(lambda: tasks.build_model(c, nnx.Rngs(0)))
-  assert layers.count_params(model) == REFERENCE[(name, arg)]
+  assert restore.count_params(restore.abstract_model(_get(name, arg))) == PARAMS[(name, arg)]
+
+
+def test_readme_table_quotes_the_reference_counts():
+  """README.md's table of configs: its parameter column holds exactly the numbers of PARAMS."""
+  quoted = []
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    for line in f:
+      if line.startswith("| `configs/"):
+        counts = line.split("|")[3].split("(")[0]  # "278,400 / 613,888", before any remark
+        quoted += [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\d", counts)]
+  assert sorted(quoted) == sorted(PARAMS.values())
 
 
 def test_options_are_typed_and_bad_ones_are_named():

@@ -1,6 +1,5 @@
 """Tests of akorn_jax.evaluate.corruptions on real photographs shipped with scikit-learn."""
 
-import os
 
 import jax
 import numpy as np
@@ -8,7 +7,6 @@ import PIL.Image
 import pytest
 from sklearn.datasets import load_sample_images
 
-from akorn_jax import metrics
 from akorn_jax.evaluate import corruptions as cr
 
 
@@ -55,6 +53,11 @@ def test_shape_range_dtype_and_strength(name, images, tmp_path, monkeypatch):
   elif name == "spatter":
     # Water drops at 1-3, mud at 4-5 (different mechanisms): stronger within each.
     assert change[3] < change[4], change
+  elif name == "motion_blur":
+    # CIFAR's (6, 2) and (8, 2) differ only in the kernel's length, and taps past ~6σ weigh
+    # nothing (exp(-18)): severities 3 and 4 blur the same.
+    assert change[0] < change[1] < change[2] <= change[3] + 1e-6 < change[4] + 1e-6, change
+    assert change[4] > change[2], change
   elif name == "elastic_transform":
     # The affine jitter shrinks with severity while the local displacement grows, so the mean
     # pixel change falls; test_elastic_transform_distortion_grows_with_severity checks the growth.
@@ -123,7 +126,7 @@ def test_motion_blur_smears_an_impulse_along_a_line():
   x = np.zeros((8, 32, 32, 3), np.float32)
   x[:, 16, 28] = 1.0
   out = np.asarray(cr.corrupt("motion_blur", x, 5, jax.random.key(5)))[..., 0]
-  k = np.exp(-np.arange(25) ** 2 / (2 * 3.0 ** 2))  # severity 5: radius 12, σ 3
+  k = np.exp(-np.arange(19) ** 2 / (2 * 2.5 ** 2))  # severity 5: radius 9, σ 2.5 (CIFAR's)
   rows, cols = np.nonzero(np.ones((32, 32)))
   supports = set()
   for im in out:
@@ -133,7 +136,7 @@ def test_motion_blur_smears_an_impulse_along_a_line():
     # Output p takes input p + o_i, o_i along the angle in ±45°: the trail lies to the left, in
     # the 45° cone, within 2 radius + 1 taps.
     assert np.all(cols[lit] <= 28) and np.all(np.abs(rows[lit] - 16) <= 28 - cols[lit])
-    assert 28 - cols[lit].min() >= 6 and lit.sum() <= 25
+    assert 28 - cols[lit].min() >= 6 and lit.sum() <= 19
     supports.add(tuple(np.flatnonzero(lit)))
   assert len(supports) > 1  # one angle per image
 
@@ -207,43 +210,6 @@ def test_bad_arguments_name_the_problem(images):
     cr.corrupt("gausian_noise", images, 1, jax.random.key(0))
   with pytest.raises(ValueError, match="severity"):
     cr.corrupt("contrast", images, 6, jax.random.key(0))
-
-
-def _softmax_probs(x, key):
-  """A fixed 'classifier' on mean colour: 3 classes by the dominant channel."""
-  del key
-  logits = 20 * x.mean(axis=(1, 2))
-  return jax.nn.softmax(logits)
-
-
-def test_calibration_report(images):
-  labels = np.asarray(np.argmax(images.mean(axis=(1, 2)), 1))
-  rep = cr.calibration_report(_softmax_probs, images, labels, jax.random.key(0),
-                              corruptions=("contrast", "gaussian_noise"), severities=(1, 5),
-                              chunk_size=2)
-  assert rep["clean"]["accuracy"] == 1.0
-  probs = np.asarray(_softmax_probs(images, None), np.float64)
-  assert rep["clean"]["ece"] == pytest.approx(metrics.expected_calibration_error(probs, labels),
-                                              rel=1e-4)
-  assert set(rep["corruptions"]) == {"contrast", "gaussian_noise"}
-  assert set(rep["corruptions"]["contrast"]) == {1, 5}
-  corrupted = np.asarray(_softmax_probs(cr.corrupt("contrast", images, 5, jax.random.key(9)), None))
-  assert rep["corruptions"]["contrast"][5]["ece"] == pytest.approx(
-      metrics.expected_calibration_error(corrupted, labels), rel=1e-4)
-  cells = [r["ece"] for c in rep["corruptions"].values() for r in c.values()]
-  assert rep["mean"]["ece"] == pytest.approx(np.mean(cells))
-  assert rep["per_severity"][5]["accuracy"] == pytest.approx(
-      np.mean([rep["corruptions"][c][5]["accuracy"] for c in rep["corruptions"]]))
-
-
-def test_reliability_diagram_writes_png(tmp_path):
-  rng = np.random.default_rng(0)
-  probs = rng.dirichlet(np.ones(10), size=200)
-  labels = rng.integers(0, 10, 200)
-  path = cr.reliability_diagram(probs, labels, str(tmp_path / "rel.png"), title="test")
-  assert os.path.getsize(path) > 1000
-  with PIL.Image.open(path) as im:
-    assert im.format == "PNG" and im.size[0] > 100
 
 
 def test_cifar_config_evaluates_every_implemented_corruption():

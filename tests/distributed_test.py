@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-import train_test as toy
+import toy
 from akorn_jax.train import loop, sharding
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -25,7 +25,7 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 from akorn_jax.train import loop, sharding
 assert sharding.maybe_initialize_distributed()
 assert jax.process_count() == 2 and jax.device_count() == 4, (jax.process_count(), jax.devices())
-import train_test as toy
+import toy
 task = toy.toy_task()
 task = type(task)(**{{**task.__dict__, "evaluate": None}})  # the toy evaluator is single-host
 loop.train_and_evaluate(toy.toy_config(), sys.argv[1], task=task)

@@ -1,4 +1,4 @@
-"""EMA against a direct re-statement of the ema_pytorch 0.7 update rule (SPEC §5.1)."""
+"""EMA against a direct re-statement of the ema_pytorch 0.7 update rule (docs/training.md#ema)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from akorn_jax.train import ema as ema_lib
 
 
 class ReferenceEMA:
-  """SPEC §5.1 in plain Python: s counts previous update() calls."""
+  """docs/training.md#ema in plain Python: s counts previous update() calls."""
 
   def __init__(self, weight, *, beta, update_every, update_after_step):
     self.ema, self.s = np.array(weight, np.float64), 0

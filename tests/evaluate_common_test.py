@@ -94,8 +94,8 @@ def test_attacks_with_eot_on_eight_devices_equal_one_device():
   assert eight["pgd"] <= eight["clean"]
 
 
-def test_corruptions_on_eight_devices_equal_one_device():
-  from akorn_jax.evaluate import corruptions  # pylint: disable=g-import-not-at-top
+def test_calibration_on_eight_devices_equal_one_device():
+  from akorn_jax.evaluate import calibration  # pylint: disable=g-import-not-at-top
   w = jax.random.normal(jax.random.key(10), (8 * 8 * 3, 4))
   images = np.asarray(jax.random.uniform(jax.random.key(11), (13, 8, 8, 3)))
   labels = np.asarray(jax.random.randint(jax.random.key(12), (13,), 0, 4))
@@ -106,7 +106,7 @@ def test_corruptions_on_eight_devices_equal_one_device():
     return jax.nn.softmax(logits, -1)
 
   kw = dict(corruptions=("gaussian_noise", "contrast"), severities=(1, 3), chunk_size=6)
-  eight = corruptions.calibration_report(probs_fn, images, labels, jax.random.key(13), **kw)
-  one = corruptions.calibration_report(probs_fn, images, labels, jax.random.key(13),
+  eight = calibration.calibration_report(probs_fn, images, labels, jax.random.key(13), **kw)
+  one = calibration.calibration_report(probs_fn, images, labels, jax.random.key(13),
                                        mesh=_one_device(), **kw)
   assert eight == one and set(eight["corruptions"]) == {"gaussian_noise", "contrast"}

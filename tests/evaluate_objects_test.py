@@ -141,14 +141,6 @@ def test_cluster_features_pca_path(monkeypatch):
   np.testing.assert_allclose(pdist(seen[2]), pdist(x), atol=1e-10)  # no PCA: only normalised
 
 
-def test_upsample_nearest():
-  labels = np.arange(2 * 2 * 3).reshape(2, 2, 3)
-  up = objects.upsample_nearest(labels, (4, 6))
-  np.testing.assert_array_equal(up, labels.repeat(2, 1).repeat(2, 2))
-  odd = objects.upsample_nearest(labels, (3, 7))  # torch nearest: src = floor(dst * in / out)
-  np.testing.assert_array_equal(odd[1], labels[1][[0, 0, 1]][:, [0, 0, 0, 1, 1, 2, 2]])
-
-
 def test_evaluate_objects_on_colour_coded_scenes():
   psize, b, h, w = 4, 3, 5, 7
   rng = np.random.default_rng(0)

@@ -291,6 +291,93 @@ def test_bad_metrics_line_in_the_middle_is_named(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
+# Item 3: a restart with another model keeps the run's config
+# ------------------------------------------------------------------------------------------------
+
+
+def _snapshot(workdir: str) -> dict[str, bytes]:
+  """Every file of a run directory but the lock, by relative path."""
+  out = {}
+  for root, _, names in os.walk(workdir):
+    for name in names:
+      path = os.path.join(root, name)
+      if name != lock_lib.LOCK_FILE:
+        out[os.path.relpath(path, workdir)] = open(path, "rb").read()
+  return out
+
+
+def test_restart_with_another_model_size_is_refused_and_keeps_the_run(trained, tmp_path):
+  config, _ = trained
+  workdir = _copy(trained, tmp_path)
+  before = _snapshot(workdir)
+  bigger = tiny_config(config.data.data_dir, **{"model.ch": 32, "train.num_steps": 6})
+  with pytest.raises(loop.ConfigMismatchError, match=r"model\.ch: 16 -> 32(.|\n)*allow_model_change"):
+    loop.train_and_evaluate(bigger, workdir, task=task_without_eval(bigger))
+  assert _snapshot(workdir) == before  # config.json, checkpoints and metrics untouched
+  # Allowed explicitly, a change that breaks the shapes still cannot restore: refused, untouched.
+  with pytest.raises(ckpt_lib.CheckpointError, match="nothing was moved"):
+    loop.train_and_evaluate(bigger, workdir, task=task_without_eval(bigger),
+                            allow_model_change=True)
+  assert _snapshot(workdir) == before
+
+
+def test_allowed_model_change_that_keeps_shapes_resumes(trained, tmp_path, caplog):
+  config, _ = trained
+  workdir = _copy(trained, tmp_path)
+  longer_t = tiny_config(config.data.data_dir, **{"model.steps": 3, "train.num_steps": 6})
+  with pytest.raises(loop.ConfigMismatchError, match=r"model\.steps: 2 -> 3"):
+    loop.train_and_evaluate(longer_t, workdir, task=task_without_eval(longer_t))
+  with caplog.at_level(logging.WARNING):
+    loop.train_and_evaluate(longer_t, workdir, task=task_without_eval(longer_t),
+                            allow_model_change=True)
+  assert _steps(workdir) == [2, 4, 6] and _logged_steps(workdir) == [1, 2, 3, 4, 5, 6]
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["model"]["steps"] == 3  # written after the successful restore
+
+
+# ------------------------------------------------------------------------------------------------
+# Item 4 in the trainer: a second trainer refuses before touching anything
+# ------------------------------------------------------------------------------------------------
+
+
+def test_second_trainer_refuses_and_leaves_the_run_alone(trained, tmp_path):
+  config, _ = trained
+  workdir = _copy(trained, tmp_path)
+  before = _snapshot(workdir)
+  holder = subprocess.Popen([sys.executable, "-c", HOLDER, workdir], stdout=subprocess.PIPE)
+  try:
+    assert holder.stdout.readline().strip() == b"held"
+    longer = tiny_config(config.data.data_dir, **{"train.num_steps": 6})
+    with pytest.raises(lock_lib.WorkdirLockedError, match=f"PID {holder.pid} on host "):
+      loop.train_and_evaluate(longer, workdir, task=task_without_eval(longer))
+  finally:
+    holder.kill()
+    holder.wait()
+  assert _snapshot(workdir) == before
+
+
+# ------------------------------------------------------------------------------------------------
+# Item 7: reading a run creates nothing
+# ------------------------------------------------------------------------------------------------
+
+
+def test_loading_a_missing_run_creates_no_folder(trained, tmp_path, capsys):
+  from experiments import sudoku as sudoku_cli  # pylint: disable=import-outside-toplevel
+  config, _ = trained
+  missing = str(tmp_path / "no_run")
+  from akorn_jax.train import restore  # pylint: disable=import-outside-toplevel
+  with pytest.raises(FileNotFoundError):
+    restore.load_model(config, missing)
+  assert not os.path.exists(missing)
+  with open(tmp_path / "config.json", "w") as f:
+    f.write(config.to_json())
+  rc = sudoku_cli.main(["solve", "0" * 81, f"--workdir={missing}",
+                        f"--config={tmp_path / 'config.json'}"])
+  assert rc == 2 and "No checkpoint" in capsys.readouterr().err
+  assert not os.path.exists(missing)
+
+
+# ------------------------------------------------------------------------------------------------
 # Item 6: settings that cannot work fail at load, before anything compiles or is written
 # ------------------------------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def test_omega_is_tangent_and_scales_pairs(omega):
   pair_norm = jnp.linalg.norm(x.reshape(B, H, W, -1, 2), axis=-1)
   rot_norm = jnp.linalg.norm(ox.reshape(B, H, W, -1, 2), axis=-1)
   np.testing.assert_allclose(rot_norm, pair_norm * np.asarray(omega), rtol=1e-5, atol=1e-6)
-  # Direction convention of SPEC §1.5: (Ωx)_0 = ω x_1, (Ωx)_1 = -ω x_0.
+  # Direction convention of docs/dynamics.md#natural-frequencies: (Ωx)_0 = ω x_1, (Ωx)_1 = -ω x_0.
   w0 = np.asarray(omega).reshape(-1)[0]
   np.testing.assert_allclose(ox[..., 0], w0 * x[..., 1], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(ox[..., 1], -w0 * x[..., 0], rtol=1e-5, atol=1e-6)

@@ -138,11 +138,12 @@ def test_omega_frozen_is_buffer_and_learnable_is_param():
 
 
 def test_klayer_uses_the_kernel():
-  # The layer is a thin wrapper: identical to calling kuramoto.integrate with its coupling.
+  # The layer is a thin wrapper: identical to calling kuramoto.integrate with its coupling (and,
+  # without Ω, with the reference's effective step γ/(1+γ): 0.25 -> 0.2).
   layer = layers.KLayer(8, n=4, connectivity="conv", ksize=3, c_norm=None, rngs=nnx.Rngs(1))
   x = jax.random.normal(jax.random.key(8), (B, H, W, 8))
   c = jax.random.normal(jax.random.key(9), (B, H, W, 8))
-  got, _ = layer(x, c, steps=3, gamma=jnp.float32(0.2))
+  got, _ = layer(x, c, steps=3, gamma=jnp.float32(0.25))
   want, _ = kuramoto.integrate(x, c, layer.connectivity, n=4, steps=3, gamma=0.2)
   np.testing.assert_allclose(got, want, rtol=1e-6)
 

@@ -1,4 +1,5 @@
-"""Models: parameter counts of SPEC §4.7, shapes on odd sizes, explicit-key randomness, gradients."""
+"""Models: parameter counts under bfloat16 (the one table of tests/param_counts.py; float32 in
+configs_test), shapes on odd sizes, explicit-key randomness, gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -6,37 +7,18 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from akorn_jax import layers, models
-
-# Every row of SPEC §4.7 (the Sudoku AKOrN omits the reference's unused x0: 2,982,412 - 41,472).
-PARAM_COUNTS = {
-    "clevrtex L=1": ("object_akorn", dict(ch=256, psize=8, imsize=128), 1_167_616),
-    "clevrtex L=2": ("object_akorn", dict(ch=256, psize=8, imsize=128, num_layers=2), 1_760_256),
-    "clevrtex large": ("object_akorn", dict(ch=512, psize=8, imsize=128, num_layers=2), 6_666_240),
-    "tetrominoes attn": ("object_akorn", dict(ch=128, psize=4, imsize=32, c_norm="none"), 278_400),
-    "tetrominoes conv": ("object_akorn", dict(ch=128, psize=4, imsize=32, c_norm="none",
-                                              connectivity="conv", ksize=5), 613_888),
-    "dsprites attn": ("object_akorn", dict(ch=128, psize=4, imsize=64, c_norm="none"), 302_976),
-    "dsprites conv": ("object_akorn", dict(ch=128, psize=4, imsize=64, c_norm="none",
-                                           connectivity="conv", ksize=7), 1_007_104),
-    "clevr attn": ("object_akorn", dict(ch=256, psize=8, imsize=128, c_norm="none"), 1_167_104),
-    "clevr conv": ("object_akorn", dict(ch=256, psize=8, imsize=128, c_norm="none",
-                                        connectivity="conv", ksize=7), 4_049_920),
-    "clevrtex itrsa L=1": ("object_vit", dict(ch=256, psize=8, imsize=128), 1_168_128),
-    "clevrtex itrsa L=2": ("object_vit", dict(ch=256, psize=8, imsize=128, num_layers=2),
-                           1_695_232),
-    "sudoku akorn": ("sudoku_akorn", dict(), 2_982_412 - 81 * 512),
-    "sudoku itrsa": ("sudoku_transformer", dict(), 2_155_017),
-    "sudoku transformer": ("sudoku_transformer", dict(num_layers=8, steps=1), 16_874_505),
-    "cifar akorn": ("classifier_akorn", dict(), 7_023_760),
-}
+from akorn_jax import config_loader, models
+from akorn_jax.train import restore
+from param_counts import PARAMS
 
 
-@pytest.mark.parametrize("row", sorted(PARAM_COUNTS))
-def test_parameter_counts_match_reference(row):
-  name, kw, want = PARAM_COUNTS[row]
-  model = nnx.eval_shape(lambda: models.build(name, rngs=nnx.Rngs(0), **kw))
-  assert layers.count_params(model) == want
+@pytest.mark.parametrize("name,arg", sorted(PARAMS, key=str))
+def test_compute_dtype_does_not_change_the_parameter_count(name, arg):
+  """bfloat16 compute (the benchmark's and GPU runs' setting) keeps every parameter: the count of
+  each reference config's model is the table's (configs_test checks it in float32)."""
+  c = config_loader.load(f"{name}:{arg}" if arg else name)
+  c.model.dtype = "bfloat16"
+  assert restore.count_params(restore.abstract_model(c)) == PARAMS[(name, arg)]
 
 
 def test_unknown_model_names_suggestion():
@@ -77,7 +59,7 @@ def test_sudoku_akorn_givens_start_at_embedding_and_shapes():
   puzzle = jax.random.randint(jax.random.key(3), (3, 9, 9), 0, 10)
   logits, aux = model(puzzle, key=jax.random.key(4), return_states=True)
   assert logits.shape == (3, 9, 9, 9) and aux["energies"][0].shape == (3, 3)
-  assert isinstance(model.gamma, nnx.Param)  # Sudoku learns its step size (SPEC §4.4)
+  assert isinstance(model.gamma, nnx.Param)  # Sudoku learns its step size (docs/models.md)
   # With every cell given, the initial state does not depend on the key.
   full = jnp.ones((1, 9, 9), jnp.int32) * 5
   a, _ = model(full, key=jax.random.key(0))
@@ -93,7 +75,8 @@ def test_classifier_akorn_train_eval_and_ensemble():
   model.eval()
   e1, _ = model(imgs, key=jax.random.key(0), ensemble=3)
   assert e1.shape == (2, 10)
-  # The transition conv is ONE module shared by x and c (SPEC §9.1 item 7): 2 for 3 stages.
+  # The transition conv is ONE module shared by x and c (docs/reference.md#quirks, item 7): 2 for
+  # 3 stages.
   assert len(model.transitions) == 2
 
 
@@ -117,8 +100,8 @@ def test_object_akorn_readout_ablations():
   ro_x = models.ObjectAKOrN(rngs=nnx.Rngs(0), x_map=True, **kw)
   # No readout: 2 ReadOut convs fewer; x_map: one 1x1 conv (16·16 + 16) between the 2 layers.
   ro_params = 2 * (16 * 16 * 4 + 16 * 4 + 16)
-  assert layers.count_params(base) - layers.count_params(no_ro) == ro_params
-  assert layers.count_params(ro_x) - layers.count_params(base) == 16 * 16 + 16
+  assert restore.count_params(base) - restore.count_params(no_ro) == ro_params
+  assert restore.count_params(ro_x) - restore.count_params(base) == 16 * 16 + 16
   _, aux = no_ro(imgs, key=key, return_states=True)
   # Without a readout the clustered feature is the last oscillator state (unit vectors).
   np.testing.assert_allclose(aux["features"], aux["states"][-1][-1], atol=1e-6)

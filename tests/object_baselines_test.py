@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from akorn_jax.train import loop
-from akorn_jax import config_loader
+from akorn_jax import config_loader, tasks
 
 
 @pytest.mark.parametrize("arg", ["tiny", "tiny,vit"])
@@ -17,6 +17,6 @@ def test_itrsa_and_vit_train_and_evaluate(tmp_path, arg):
   c.train.num_steps, c.train.log_every, c.checkpoint.every_steps = 2, 1, 2
   c.eval.num_images, c.eval.num_pictures, c.eval.uptile = 8, 1, (1,)
   c.lock()
-  out = loop.train_and_evaluate(c, str(tmp_path / "run"))
+  out = loop.train_and_evaluate(c, str(tmp_path / "run"), task=tasks.get_task(c))
   assert np.isfinite(out["loss"])
   assert 0.0 <= out["eval/fg_ari_x1"] <= 1.0 and 0.0 <= out["eval/mbo_x1"] <= 1.0

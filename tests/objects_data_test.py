@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from akorn_jax import imageops
 from akorn_jax.data import common
 from akorn_jax.data import objects
 
@@ -95,7 +96,7 @@ def test_generate_shapes():
   np.testing.assert_array_equal(later_images, images[50:])
   np.testing.assert_array_equal(later_masks, masks[50:])
   assert (masks == objects.IGNORE).any()
-  labels = objects.eval_labels(masks)
+  labels = imageops.ignore_to_minus_one(masks)
   assert labels.dtype == np.int32 and labels.min() == -1
   np.testing.assert_array_equal(labels == -1, masks == 255)
   np.testing.assert_array_equal(labels[masks != 255], masks[masks != 255])
@@ -315,7 +316,7 @@ def test_multi_object_crop_resize_and_filter(tmp_path):
                                      test_size=1, val_size=1, train_size=5)
   builder = common.build(objects.MultiObject, config=config, data_dir_=str(tmp_path / "data"),
                          manual_dir=str(manual))
-  nearest = [int(i * 1.5) for i in range(32)]  # torch legacy nearest: floor(i * 48 / 32)
+  nearest = [int((i + 0.5) * 1.5) for i in range(32)]  # pixel centres: floor((i + 1/2) 48 / 32)
   for split, (_, image, labels) in [("eval", made[0]), ("test", made[2]), ("val", made[3]),
                                     ("train", made[4])]:
     (example,) = list(builder.as_data_source(split))  # the train split ran out of records
@@ -331,10 +332,11 @@ def test_process_clevr6_geometry():
   slots = np.zeros((11, 240, 320, 1), np.uint8)
   slots[3, 29:221, 64:256] = 255
   slots[5, 29, 64] = 255  # top-left pixel of the crop belongs to object 5
-  slots[6, 31, 64] = 255  # crop row 2 is skipped by the 1.5x nearest resize (rows 0, 1, 3, 4, ...)
+  slots[6, 30, 64] = 255  # crop row 1 is skipped by the 1.5x nearest resize (rows 0, 2, 3, 5, ...)
   out = objects.process_multi_object({"image": image.tobytes(), "mask": slots.tobytes()}, config)
   assert out["image"].shape == (128, 128, 3) and out["mask"].shape == (128, 128)
-  np.testing.assert_array_equal(out["image"][1, 2], image[29 + 1, 64 + 3])
+  np.testing.assert_array_equal(out["image"][1, 2], image[29 + 2, 64 + 3])
+  np.testing.assert_array_equal(out["image"][2, 1], image[29 + 3, 64 + 2])
   np.testing.assert_array_equal(np.unique(out["mask"]), [3, 5])
   assert out["mask"][0, 0] == 5
   slots[7, 0, 0] = 255  # outside the crop: kept

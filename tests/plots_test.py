@@ -40,17 +40,15 @@ def test_extension_curves_group_by_set_and_sort_t():
     plots.extension_curves([{"acc/K=1": 0.5}])
 
 
-def test_ece_table_from_both_report_shapes():
+def test_ece_table_from_a_calibration_report():
   report = {"clean": {"accuracy": 0.9, "ece": 0.01},
             "corruptions": {"fog": {1: {"accuracy": 0.8, "ece": 0.02}, 3: {"accuracy": 0.5, "ece": 0.1}},
                             "snow": {1: {"accuracy": 0.7, "ece": 0.03}}}}
   names, sevs, ece = plots.ece_table(_roundtrip(report))  # JSON turns severities into strings
   assert names == ["fog", "snow"] and sevs == [1, 3]
   np.testing.assert_allclose(ece, [[0.02, 0.1], [0.03, np.nan]])
-  flat = {"gaussian_noise_1": {"accuracy": 0.6, "ece": 0.04}, "gaussian_noise_2": {"accuracy": 0.5,
-          "ece": 0.05}, "mean": {"accuracy": 0.55, "ece": 0.045}}
-  names, sevs, acc = plots.ece_table(flat, "accuracy")
-  assert names == ["gaussian_noise"] and sevs == [1, 2] and acc.tolist() == [[0.6, 0.5]]
+  names, sevs, acc = plots.ece_table(report, "accuracy")
+  assert acc[0].tolist() == [0.8, 0.5]
   with pytest.raises(ValueError, match="calibration report"):
     plots.ece_table({"step": 3})
 

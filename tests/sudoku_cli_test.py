@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from akorn_jax.data import sudoku as sudoku_data
-from akorn_jax.evaluate import sudoku as sudoku_eval
+from akorn_jax.train import restore
 from akorn_jax.models import SudokuAKOrN
 from experiments import sudoku as cli
 
@@ -30,7 +30,7 @@ def boards():
 def weights_dir(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("weights"))
   model = SudokuAKOrN(rngs=nnx.Rngs(0), **{k: v for k, v in TINY.items() if k != "name"})
-  sudoku_eval.export_weights(model, TINY, folder)
+  restore.export_weights(model, TINY, folder)
   return folder
 
 
@@ -58,7 +58,7 @@ class Lookup(nnx.Module):
 def _use_model(monkeypatch, model, folder):
   """Makes the CLI's default weights folder `folder` (it must exist) and its loader return `model`."""
   monkeypatch.setattr(cli, "DEFAULT_WEIGHTS", str(folder))
-  monkeypatch.setattr(cli.sudoku_eval, "load_exported", lambda folder: (model, {"name": "lookup"}))
+  monkeypatch.setattr(cli.restore, "load_exported", lambda folder: (model, {"name": "lookup"}))
 
 
 def test_solve_with_exported_tiny_model(weights_dir, boards, capsys):
@@ -284,9 +284,33 @@ def test_large_file_streams_block_by_block(weights_dir, tmp_path):
 def test_shipped_checkpoint_solves_the_demo_puzzle(capsys):
   # The package's own weights (the H200 run of configs/sudoku_akorn.py, results/sudoku.md): the
   # checksums verify, the model loads, and it completes the demo's puzzle from the rules alone.
-  sudoku_eval.verify_checksums(cli.DEFAULT_WEIGHTS)
+  restore.verify_checksums(cli.DEFAULT_WEIGHTS)
   rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=2", "--json"])
   record = json.loads(capsys.readouterr().out)
   answer = sudoku_data.parse_puzzle(record["answer"])
   assert rc == 0 and record["solved"] and record["valid_grid"]
   assert sudoku_data.solution_consistent(sudoku_data.parse_puzzle(sudoku_data.EXAMPLE_PUZZLE), answer)
+
+
+def test_malformed_or_uppercase_sums_and_random_npz(weights_dir, tmp_path, capsys):
+  from akorn_jax.train import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
+  folder = str(tmp_path / "w")
+  shutil.copytree(weights_dir, folder)
+  sums = os.path.join(folder, "SHA256SUMS")
+  text = open(sums).read()
+  with open(sums, "w") as f:  # sha256sum -c accepts uppercase hex and '*' binary markers
+    f.write(text.upper().replace("  WEIGHTS.NPZ", " *weights.npz").replace("  CONFIG.JSON", "  config.json"))
+  rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, "--K=1", "--steps=2", f"--weights_dir={folder}"])
+  assert rc in (0, 1), capsys.readouterr().err
+  capsys.readouterr()
+  with open(sums, "w") as f:
+    f.write("not a checksum line\n")
+  rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, f"--weights_dir={folder}"])
+  err = capsys.readouterr().err
+  assert rc == 2 and "SHA256SUMS:1: malformed line 'not a checksum line'" in err
+  with open(os.path.join(folder, "weights.npz"), "wb") as f:  # random bytes, signed again
+    f.write(np.random.default_rng(0).bytes(2048))
+  ckpt_lib.write_checksums(folder)
+  rc = cli.main(["solve", sudoku_data.EXAMPLE_PUZZLE, f"--weights_dir={folder}"])
+  err = capsys.readouterr().err
+  assert rc == 2 and "weights.npz' is not a readable .npz archive" in err and "pickle" not in err

@@ -200,7 +200,30 @@ def test_generator_deterministic_and_unique():
     sudoku.generate(1, 12, 30, seed=0)
 
 
-@pytest.mark.parametrize("name", ["satnet_like", "hard"])
+def test_generator_reaches_low_givens_with_unique_solutions():
+  puzzles, solutions = sudoku.generate(2, 20, 22, seed=5, method=sudoku.LOW)
+  assert ((puzzles > 0).sum((1, 2)) <= 22).all()
+  greedy, _ = sudoku.generate(2, 20, 22, seed=5)  # the same grids without the search stop higher
+  assert ((greedy > 0).sum((1, 2)) >= (puzzles > 0).sum((1, 2))).all()
+  symmetric, sym_solutions = sudoku.generate(
+      2, 23, 26, seed=6, method=sudoku.Method(search=20, symmetric=True))
+  given = symmetric > 0
+  np.testing.assert_array_equal(given, given[:, ::-1, ::-1])  # 180-degree symmetric pattern
+  for puzzle, solution in zip([*puzzles, *symmetric], [*solutions, *sym_solutions]):
+    sols = sudoku.solve(puzzle, max_solutions=2)  # the exact solver: exactly one solution
+    assert len(sols) == 1
+    np.testing.assert_array_equal(sols[0], solution)
+
+
+def test_generate_set_keeps_only_its_band():
+  spec = dict(seed=9, min_givens=27, max_givens=28, num_train=0, num_test=5, band=True)
+  puzzles, solutions = sudoku.generate_set(spec)
+  givens = (puzzles > 0).sum((1, 2))
+  assert len(puzzles) == 5 and givens.min() >= 27 and givens.max() <= 28
+  assert sudoku.solution_consistent(puzzles, solutions).all()
+
+
+@pytest.mark.parametrize("name", ["satnet_like", "hard", *sudoku.BANDS])
 def test_shipped_sets(name):
   spec = sudoku.GENERATED_SETS[name]
   with sudoku.asset_path(name).open("rb") as f, np.load(f) as z:
@@ -216,6 +239,8 @@ def test_shipped_sets(name):
   assert givens.max() <= spec["max_givens"] and givens.min() >= 17
   if name == "satnet_like":
     assert givens.min() == spec["min_givens"]
+  if spec.get("band"):  # exactly its band (band_le22 reaches 21 givens, not 20)
+    assert givens.min() >= spec["min_givens"] and givens.max() <= spec["max_givens"]
   assert len({sudoku.board_string(p) for p in puzzles}) == len(puzzles)  # no duplicates
   for k in np.random.default_rng(0).choice(len(puzzles), 50, replace=False):
     sols = sudoku.solve(puzzles[k], max_solutions=2)
@@ -320,6 +345,22 @@ def test_generated_builder_tiny(tmp_path):
       assert ex["puzzle"].dtype == np.int8 and ex["puzzle"].shape == (9, 9)
       np.testing.assert_array_equal(ex["puzzle"], shipped[split][0][k])
       np.testing.assert_array_equal(ex["solution"], shipped[split][1][k])
+
+
+def test_mixed_tiny_builder(tmp_path):
+  train = data.open_split("sudoku_generated", "mixed_tiny", "train", data_dir=str(tmp_path))
+  test = data.open_split("sudoku_generated", "mixed_tiny", "test", data_dir=str(tmp_path))
+  assert len(train) == 256 and len(test) == 3 * 16
+  train_puzzles = np.stack([train[k]["puzzle"] for k in range(len(train))])
+  test_puzzles = np.stack([test[k]["puzzle"] for k in range(len(test))])
+  givens = (train_puzzles > 0).sum((1, 2))
+  assert givens.min() >= 20 and givens.max() <= 42 and givens.max() - givens.min() >= 12
+  test_givens = (test_puzzles > 0).sum((1, 2))
+  assert test_givens[:16].max() <= 22 and test_givens[16:32].min() >= 23
+  assert not {sudoku.board_string(p) for p in train_puzzles} & {
+      sudoku.board_string(p) for p in test_puzzles}  # held apart
+  band = data.open_split("sudoku_generated", "band_le22", "test", data_dir=str(tmp_path))
+  np.testing.assert_array_equal(band[3]["puzzle"], test[3]["puzzle"])
 
 
 def test_satnet_builder(tmp_path, monkeypatch):

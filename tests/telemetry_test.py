@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import train_test as toy
+import toy
 from akorn_jax import config_base
 from akorn_jax.train import logging as log_lib
 from akorn_jax.train import loop

@@ -19,14 +19,15 @@ def _load(rel_path: str):
   return module
 
 
-@pytest.mark.parametrize("script", ["env.sh", "device_wheels.sh", "h200_bench.sh", "h200_run.sh"])
+@pytest.mark.parametrize("script", ["env.sh", "device_wheels.sh", "h200_bench.sh", "h200_run.sh",
+                                    "sudoku_solver.sh"])
 def test_device_scripts_parse(script):
   subprocess.run(["bash", "-n", os.path.join(ROOT, "tools", "gpu", script)], check=True)
 
 
 def test_no_script_installs_wheels_but_env_sh():
   """One copy of the wheel install: the run scripts source env.sh instead of calling pip."""
-  for script in ("h200_bench.sh", "h200_run.sh"):
+  for script in ("h200_bench.sh", "h200_run.sh", "sudoku_solver.sh"):
     with open(os.path.join(ROOT, "tools", "gpu", script)) as f:
       text = f.read()
     assert "pip install" not in text and 'source "$(dirname "$0")/env.sh"' in text, script

@@ -52,13 +52,15 @@ def sweep(weights: str | None, sets: Sequence[str], num_puzzles: int, steps: Seq
   """Yields one record per (set, T): evaluate_voting's metrics plus what was run, where and when."""
   import importlib.resources  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as sudoku_eval  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import restore  # pylint: disable=g-import-not-at-top
 
   weights = weights or str(importlib.resources.files("akorn_jax") / "assets" / "sudoku_akorn")
-  model, _ = sudoku_eval.load_exported(weights)
+  model, _ = restore.load_exported(weights)
   for spec in sets:
-    puzzles, solutions = tasks.sudoku_boards(spec, num_puzzles, data_dir=data_dir)
+    boards = data.read_set(spec, num_puzzles, data_dir=data_dir)
+    puzzles, solutions = boards["puzzle"], boards["solution"]
     for t in steps:
       res = sudoku_eval.evaluate_voting(model, puzzles, solutions, key=jax.random.key(seed),
                                         steps=t, num_starts=tuple(num_starts),

@@ -1,8 +1,12 @@
 """The data layer: every dataset by name, opened as a random-access source of examples.
 
+`open_split(name, config, split)` opens one; a set is also named by one string
+"name/config:split" (`parse_set`, `open_set`, `read_set` for its first N examples as stacked
+arrays), and `from_config(config.data, split)` opens an experiment's dataset.
+
 | name | builder | configs | prepared |
 | --- | --- | --- | --- |
-| sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny | automatically (shipped arrays) |
+| sudoku_generated | data.sudoku.SudokuGenerated | satnet_like, hard, tiny, band_le22, band_23_26, band_27_34, mixed, mixed_tiny | automatically (shipped arrays; `mixed` generated) |
 | sudoku_satnet / sudoku_rrn | data.sudoku.SudokuSatnet / SudokuRrn | - | from the user's files |
 | tetrominoes_generated / dsprites_generated | data.objects.*Generated | full, tiny | automatically |
 | shapes | data.objects.Shapes | full, tiny | automatically |
@@ -18,7 +22,7 @@ import difflib
 import importlib
 import os
 
-from akorn_jax.data import common
+from akorn_jax.data import common, pipeline
 
 # name -> (module, builder class, generated: prepared on first use)
 DATASETS = {
@@ -62,6 +66,33 @@ def open_split(name: str, config: str | None, split: str, *, data_dir: str | Non
   generated = DATASETS[name][2]
   return common.source(builder_class(name), split, config=config or None, data_dir_=data_dir,
                        auto_prepare=generated)
+
+
+def parse_set(spec: str) -> tuple[str, str, str]:
+  """"name/config:split" (config and split optional, split defaults to "test") ->
+  (name, config, split)."""
+  name_cfg, _, split = spec.partition(":")
+  name, _, cfg = name_cfg.partition("/")
+  return name, cfg, split or "test"
+
+
+def open_set(spec: str, *, data_dir: str | None = None):
+  """Opens a set named "name/config:split" (see `parse_set`) as a random-access source."""
+  name, cfg, split = parse_set(spec)
+  return open_split(name, cfg, split, data_dir=data_dir)
+
+
+def read_set(spec: str, num: int | None = None, *, data_dir: str | None = None):
+  """The first `num` examples (all if None) of the set "name/config:split" as one dict of stacked
+  numpy arrays, e.g. {"puzzle": [N, 9, 9], "solution": [N, 9, 9]} for a Sudoku set."""
+  return pipeline.stack(open_set(spec, data_dir=data_dir), num)
+
+
+def from_config(data_config, split: str):
+  """Opens `split` of an experiment's dataset, from its config's `data` section (keys name,
+  config, optional data_dir)."""
+  return open_split(data_config.name, data_config.config, split,
+                    data_dir=data_config.get("data_dir"))
 
 
 def prepare(name: str, config: str | None = None, *, data_dir: str | None = None,

@@ -1,6 +1,7 @@
 """Image augmentation on the accelerator, jittable and batched: SimCLR views and AugMix.
 
-SimCLR views (SPEC §5.1), `simclr_views`; per view: RandomResizedCrop (area U(0.08, 1), log-uniform aspect in [3/4, 4/3], bilinear, same output
+SimCLR views (docs/training.md#simclr-augmentation), `simclr_views`; per view: RandomResizedCrop
+(area U(0.08, 1), log-uniform aspect in [3/4, 4/3], bilinear, same output
 size), no flip, ColorJitter(0.4, 0.4, 0.4, 0.1) with p = 0.8, RandomGrayscale with p = 0.2.
 
 Images are float in [0, 1], channels-last `[B, H, W, 3]`. The colour ops follow torchvision's tensor
@@ -24,17 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_GRAY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision
-
+from akorn_jax import imageops
 
 def _per_image(factor: jax.typing.ArrayLike) -> jax.Array:
   """Broadcasts a scalar or per-image factor [...] against images [..., H, W, C]."""
   return jnp.asarray(factor, jnp.float32)[..., None, None, None]
-
-
-def rgb_to_grayscale(images: jax.Array) -> jax.Array:
-  """Luma [..., H, W, 1] of RGB images [..., H, W, 3]."""
-  return (images * jnp.asarray(_GRAY, images.dtype)).sum(-1, keepdims=True)
 
 
 def _blend(images: jax.Array, other: jax.Array, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -49,42 +44,20 @@ def adjust_brightness(images: jax.Array, factor: jax.typing.ArrayLike) -> jax.Ar
 
 def adjust_contrast(images: jax.Array, factor: jax.typing.ArrayLike) -> jax.Array:
   """Blends each image [..., H, W, 3] with the mean of its grayscale by `factor` (scalar or [...])."""
-  mean = rgb_to_grayscale(images).mean(axis=(-3, -2, -1), keepdims=True)
+  mean = imageops.rgb_to_grey(images).mean(axis=(-3, -2, -1), keepdims=True)
   return _blend(images, mean, factor)
 
 
 def adjust_saturation(images: jax.Array, factor: jax.typing.ArrayLike) -> jax.Array:
   """Blends images [..., H, W, 3] with their grayscale by `factor` (0 = gray, 1 = identity)."""
-  return _blend(images, rgb_to_grayscale(images), factor)
-
-
-def rgb_to_hsv(images: jax.Array) -> jax.Array:
-  """RGB [..., 3] in [0, 1] -> HSV [..., 3], all channels in [0, 1] (hue as a fraction of a turn)."""
-  r, g, b = images[..., 0], images[..., 1], images[..., 2]
-  maxc = images.max(-1)
-  minc = images.min(-1)
-  delta = maxc - minc
-  gray = delta == 0
-  safe = jnp.where(gray, 1.0, delta)  # avoids 0/0 (and NaN gradients) on gray pixels
-  s = delta / jnp.where(maxc == 0, 1.0, maxc)
-  rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-  h = jnp.where(maxc == r, bc - gc, jnp.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-  h = jnp.where(gray, 0.0, (h / 6.0) % 1.0)
-  return jnp.stack([h, s, maxc], -1)
-
-
-def hsv_to_rgb(hsv: jax.Array) -> jax.Array:
-  """HSV [..., 3] (hue as a fraction of a turn) -> RGB [..., 3] in [0, 1]."""
-  h, s, v = hsv[..., 0:1], hsv[..., 1:2], hsv[..., 2:3]
-  k = (jnp.asarray([5.0, 3.0, 1.0], hsv.dtype) + 6.0 * h) % 6.0
-  return v - v * s * jnp.clip(jnp.minimum(k, 4.0 - k), 0.0, 1.0)
+  return _blend(images, imageops.rgb_to_grey(images), factor)
 
 
 def adjust_hue(images: jax.Array, shift: jax.typing.ArrayLike) -> jax.Array:
   """Rotates the hue of images [..., H, W, 3] by `shift` turns (scalar or [...], in [-0.5, 0.5])."""
-  hsv = rgb_to_hsv(images)
+  hsv = imageops.rgb_to_hsv(images)
   hue = (hsv[..., 0] + jnp.asarray(shift, images.dtype)[..., None, None]) % 1.0
-  return hsv_to_rgb(hsv.at[..., 0].set(hue))
+  return imageops.hsv_to_rgb(hsv.at[..., 0].set(hue))
 
 
 def _crop_boxes(key: jax.Array, batch: int, height: int, width: int, scale: tuple[float, float],
@@ -124,8 +97,7 @@ def _interp_matrix(start: jax.Array, length: jax.Array, size_in: int, size_out: 
   """Bilinear weights [B, size_out, size_in] mapping pixels of [start, start+length) to size_out."""
   # Half-pixel centres (align_corners=False); clamping the source coordinate replicates edges.
   src = start[:, None] + (jnp.arange(size_out) + 0.5) * (length[:, None] / size_out) - 0.5
-  src = jnp.clip(src, 0.0, size_in - 1.0)
-  return jnp.maximum(0.0, 1.0 - jnp.abs(src[:, :, None] - jnp.arange(size_in)))
+  return imageops.bilinear_matrix(src, size_in)
 
 
 def crop_and_resize(images: jax.Array, boxes: jax.Array, size: tuple[int, int] | None = None) -> jax.Array:
@@ -204,13 +176,13 @@ def color_jitter(key: jax.Array, images: jax.Array, brightness: float = 0.4, con
 
 def random_grayscale(key: jax.Array, images: jax.Array, p: float = 0.2) -> jax.Array:
   """Replaces each image [B, H, W, 3] by its luma on all three channels with probability p."""
-  gray = jnp.broadcast_to(rgb_to_grayscale(images), images.shape)
+  gray = jnp.broadcast_to(imageops.rgb_to_grey(images), images.shape)
   apply = jax.random.uniform(key, (images.shape[0],)) < p
   return jnp.where(apply[:, None, None, None], gray, images)
 
 
 def simclr_views(key: jax.Array, images: jax.Array, hflip: bool = False) -> jax.Array:
-  """Two independent SimCLR views per image (SPEC §5.1), interleaved.
+  """Two independent SimCLR views per image (docs/training.md#simclr-augmentation), interleaved.
 
   Args:
     key: PRNG key.
@@ -279,16 +251,7 @@ def _warp(image: jax.Array, matrix: jax.Array) -> jax.Array:
   rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
                             indexing="ij")
   src = jnp.einsum("ij,jhw->ihw", matrix, jnp.stack([rows, cols, jnp.ones_like(rows)]))
-  r0, c0 = jnp.floor(src[0]), jnp.floor(src[1])
-  out = jnp.zeros_like(image)
-  for dr in (0, 1):
-    for dc in (0, 1):
-      r, c = r0 + dr, c0 + dc
-      weight = (1 - jnp.abs(src[0] - r)) * (1 - jnp.abs(src[1] - c))
-      inside = (r >= 0) & (r <= h - 1) & (c >= 0) & (c <= w - 1)
-      pix = image[jnp.clip(r, 0, h - 1).astype(jnp.int32), jnp.clip(c, 0, w - 1).astype(jnp.int32)]
-      out = out + jnp.where(inside, weight, 0.0)[..., None] * pix
-  return out
+  return imageops.sample_bilinear(image[None], src[0][None], src[1][None], "zero")[0]
 
 
 def _rotate(m, h, w):
@@ -319,10 +282,8 @@ def _sharpness(image, m):
   """Blend with a 3x3 smoothing (centre weight 5/13), borders untouched, as PIL/torchvision."""
   kernel = np.ones((3, 3), np.float32)
   kernel[1, 1] = 5.0
-  kernel /= kernel.sum()
-  h, w, _ = image.shape
-  blurred = sum(float(kernel[i, j]) * image[i:i + h - 2, j:j + w - 2] for i in range(3) for j in range(3))
-  degenerate = image.at[1:-1, 1:-1].set(blurred)
+  blurred = imageops.correlate(image, kernel / kernel.sum(), "edge")
+  degenerate = image.at[1:-1, 1:-1].set(blurred[1:-1, 1:-1])
   return jnp.clip((1 + m) * image - m * degenerate, 0.0, 1.0)
 
 
@@ -340,8 +301,11 @@ _GEOMETRIC_OPS = (("rotate", _rotate), ("shear_x", _shear_x), ("shear_y", _shear
 AUGMIX_OPS: tuple[str, ...] = tuple(name for name, _ in _PIXEL_OPS + _GEOMETRIC_OPS)
 
 
-def _magnitudes(height: int, width: int, num_bins: int = 11) -> tuple[np.ndarray, np.ndarray]:
-  """torchvision AugMix's magnitude bins per op [13, num_bins] and whether each op is signed [13]."""
+def _magnitudes(height: int, width: int, num_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+  """torchvision AugMix's magnitude bins per op [13, num_bins] and whether each op is signed [13].
+
+  torchvision's AugMix builds its table with num_bins = its _PARAMETER_MAX = 10 (RandAugment's
+  11/31-bin tables are a different scale): e.g. shear bins linspace(0, 0.3, 10)."""
   lin = lambda hi: np.linspace(0.0, hi, num_bins)
   table = {
       "autocontrast": (np.zeros(num_bins), False), "equalize": (np.zeros(num_bins), False),
@@ -360,7 +324,7 @@ def augmix(key: jax.Array, images: jax.Array, *, severity: int = 3, width: int =
   """AugMix (Hendrycks et al. 2020) with torchvision's defaults and op set, per image.
 
   Each image gets `width` chains of `depth` random ops (depth -1: uniform in 1..3 per chain) with
-  magnitude bins drawn uniformly below `severity` (of 11) and a random sign where the op has one;
+  magnitude bins drawn uniformly below `severity` (of torchvision's 10) and a random sign where the op has one;
   the result is m0·x + m1·Σ_i w_i·chain_i with (m0, m1) ~ Dirichlet(alpha, alpha) and
   w ~ Dirichlet(alpha·1_width).
 

@@ -1,6 +1,7 @@
 """CIFAR-10 and CIFAR-10-C through tfds array_record sources, and the CIFAR training augmentation.
 
-Sources (SPEC §7.6): `cifar10` (50,000 train / 10,000 test) and `cifar10_corrupted/<name>_<s>`
+Sources (docs/datasets.md#cifar-10): `cifar10` (50,000 train / 10,000 test) and
+`cifar10_corrupted/<name>_<s>`
 (10,000 test images per corruption and severity s in 1..5), opened with `tfds.data_source` from the
 data directory ($AKORN_DATA_DIR, see `akorn_jax.data.common`). They are never downloaded here:
 tfds's catalog builders fetch from the internet and encode images with TensorFlow, so prepare them
@@ -11,7 +12,8 @@ once on a machine with internet and `tensorflow-cpu` (`pip install akorn_jax[tfr
 
 and copy DIR to the training machine. Examples are `{"image": uint8 [32, 32, 3], "label": int32}`.
 
-Training augmentation (SPEC §5.3, torchvision `augmentation_strong(32)`): horizontal flip p=0.5 ->
+Training augmentation (docs/training.md#cifar-augmentation, torchvision `augmentation_strong(32)`):
+horizontal flip p=0.5 ->
 RandomResizedCrop(32, scale (0.2, 1)) -> ColorJitter(0.4, 0.4, 0.4, 0.1) always -> AugMix
 (severity 3, width 3, depth 1..3, alpha 1, all ops). Test images are only scaled to [0, 1].
 Everything runs batched and jitted on float images; the ops and their deviations from torchvision
@@ -27,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import tensorflow_datasets as tfds
 
+from akorn_jax import imageops
 from akorn_jax.data import augment
 from akorn_jax.data.common import ENV_DATA_DIR, DatasetNotPreparedError, data_dir
 
@@ -89,13 +92,9 @@ def cifar10_c(corruption: str, severity: int, *, data_dir_: str | None = None) -
   return _open(f"cifar10_corrupted/{corruption}_{severity}", "test", data_dir_)
 
 
-def to_float(images: jax.typing.ArrayLike) -> jax.Array:
-  """uint8 images [..., H, W, 3] -> float32 in [0, 1] (the test-time transform, ToTensor)."""
-  return jnp.asarray(images, jnp.float32) / 255.0
-
-
 def train_augment(key: jax.Array, images: jax.typing.ArrayLike) -> jax.Array:
-  """The CIFAR-10 training augmentation of SPEC §5.3, independently per image.
+  """The CIFAR-10 training augmentation of docs/training.md#cifar-augmentation, independently per
+  image.
 
   Args:
     key: PRNG key.
@@ -104,8 +103,7 @@ def train_augment(key: jax.Array, images: jax.typing.ArrayLike) -> jax.Array:
   Returns:
     [B, H, W, 3] float32 in [0, 1].
   """
-  images = jnp.asarray(images)
-  return _train_augment(key, to_float(images) if images.dtype == jnp.uint8 else images)
+  return _train_augment(key, imageops.to_float(jnp.asarray(images)))
 
 
 @jax.jit

@@ -55,7 +55,20 @@ def train_iterator(source: Any, *, batch_size: int, seed: int, shuffle: bool = T
   return iter(it)
 
 
-def eval_batches(source: Any, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-  """Yields the whole source in order in batches of `batch_size`, the last one possibly smaller."""
-  ds = grain.MapDataset.source(source).batch(batch_size, drop_remainder=False)
-  yield from ds
+def eval_batches(source: Any, batch_size: int,
+                 num: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Yields the first `num` examples of the source (all if None or 0) in order, in batches of
+  `batch_size`, the last one possibly smaller."""
+  ds = grain.MapDataset.source(source)
+  if num and num < len(ds):
+    ds = ds[:num]
+  yield from ds.batch(batch_size, drop_remainder=False)
+
+
+def stack(source: Any, num: int | None = None) -> dict[str, np.ndarray]:
+  """The first `num` examples of the source (all if None or 0) as one dict of stacked arrays."""
+  n = len(source) if not num else min(len(source), num)
+  if n == 0:
+    raise ValueError("The source is empty; check the dataset split and data directory.")
+  rows = [source[i] for i in range(n)]
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from akorn_jax import imageops
+
 SIZE = 256
 
 
@@ -177,7 +179,7 @@ class VOCSegmentation:
           raise ValueError(f"{folder}/{name}.png has mode {png.mode!r}; VOC label maps are palette "
                            "('P') PNGs whose pixel values are the ids.")
         m = np.asarray(png, np.int32)
-      maps.append(np.where(m == 255, -1, m))
+      maps.append(imageops.ignore_to_minus_one(m))
     image, (mask, classes) = resize_and_crop(image, maps, size=self.size,
                                              image_resample=Image.NEAREST)
     return {"image": image, "mask": mask, "class_mask": classes}

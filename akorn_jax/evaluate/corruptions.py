@@ -1,79 +1,25 @@
-"""Common corruptions in the style of CIFAR-10-C, and calibration under them.
+"""Common corruptions in the style of CIFAR-10-C.
 
-Our own implementations of a subset of the corruptions of Hendrycks & Dietterich (2019,
-"Benchmarking neural network robustness to common corruptions and perturbations"), with the
-severity parameters of their CIFAR (32x32) variant as we know them from the paper's release. We
-could not check them against the original script offline: treat numbers computed here as "our
-CIFAR-10-C-like corruptions", and use the released CIFAR-10-C (`akorn_jax.data.cifar`) for numbers
-to compare with the literature.
+Our own implementations of the 19 corruptions of Hendrycks & Dietterich (2019,
+"Benchmarking neural network robustness to common corruptions and perturbations"; 15 of the
+benchmark plus speckle noise, Gaussian blur and saturate of its 4 "extra" ones), with the severity
+parameters of their CIFAR (32x32) variant as we know them from the paper's release. We could not
+check them against the original script offline: treat numbers computed here as "our
+CIFAR-10-C-like corruptions", and use the released CIFAR-10-C (`akorn_jax.data.cifar`,
+`evaluate.calibration.cifar10_c_report`) for numbers to compare with the literature.
 
-| name | severities 1..5 | method |
-| --- | --- | --- |
-| gaussian_noise | σ .04 .06 .08 .09 .10 | x + N(0, σ²) |
-| shot_noise | λ 500 250 100 75 50 | Poisson(λx) / λ |
-| impulse_noise | p .01 .02 .03 .05 .07 | fraction p of values set to 0 or 1 (salt & pepper) |
-| speckle_noise | σ .06 .10 .12 .16 .20 | x + x·N(0, σ²) (one of the 4 "extra" corruptions) |
-| defocus_blur | (r, s) (.3,.4) (.4,.5) (.5,.6) (1,.2) (1.5,.1) | disk of radius r smoothed by a 3x3 Gaussian of σ s, reflect-101 borders |
-| gaussian_blur | σ .4 .6 .7 .8 1 | separable Gaussian, truncated at 4σ, edge borders (extra) |
-| contrast | c .75 .5 .4 .3 .15 | (x - m)·c + m, m the per-channel spatial mean |
-| brightness | c .05 .1 .15 .2 .3 | HSV value + c |
-| saturate | (a, b) (.3,0) (.1,0) (1.5,0) (2,.1) (2.5,.2) | HSV saturation·a + b (extra) |
-| fog | (c, d) (.2,3) (.5,3) (.75,2.5) (1,2) (1.5,1.75) | + c·plasma fractal of wibble decay d |
-| pixelate | f .95 .9 .85 .75 .65 | box downsample by f, box upsample (PIL) |
-| jpeg_compression | quality 80 65 58 50 40 | PIL JPEG round trip |
-| glass_blur | (σ, δ, n) (.05,1,1) (.25,1,1) (.4,1,1) (.25,1,2) (.4,1,2) | Gaussian σ, n sweeps of local pixel swaps, Gaussian σ |
-| motion_blur | (r, s) (10,1) (10,1.5) (10,2) (10,2.5) (12,3) | one-sided Gaussian line kernel at a random angle |
-| zoom_blur | zooms 1, 1.01 .. e: e 1.06 1.11 1.15 1.20 1.25 | mean of x and its zooms about the centre |
-| snow | (μ,σ,z,t,r,s,b) (.1,.2,1,.6,8,3,.95) (.1,.2,1,.5,10,4,.9) (.15,.3,1.75,.55,10,4,.9) (.25,.3,2.25,.6,12,6,.85) (.3,.3,1.25,.65,14,12,.8) | motion-blurred flakes on a brightened image |
-| elastic_transform | (α, σ, a)·32 (0,0,.08) (.05,.2,.07) (.08,.06,.06) (.1,.04,.05) (.1,.03,.03) | random affine warp, then smooth random displacement |
-| spatter | see `spatter_frost.SPATTER` | water drops (1-3) or mud (4-5), `evaluate/spatter_frost.py` (extra) |
-| frost | (a, b) (1,.2) (1,.3) (.9,.4) (.85,.4) (.75,.45) | a·x + b·crop of a frost photograph (needs the `imagecorruptions` package's images) |
+Each corruption's function below says what it does and lists its parameters for severities 1..5
+(the constants themselves are in `_REGISTRY`). Apply one with `corrupt(name, images, severity,
+key)`. Spatter (water drops at severities 1-3, mud at 4-5) and frost live in `spatter_frost.py`
+(numpy; see its docstring for their parameters and deviations); frost blends in the original frost
+photographs from the optional `imagecorruptions` package and, without it, raises a clear error
+(the classification evaluator then skips it with that message). Common deviations: all stages work
+in float, with no uint8 round trips between them (the original quantises after several stages);
+pixelate and JPEG run through PIL on uint8 and are not jittable (their key is unused).
 
-Names are ours; tfds `cifar10_corrupted` calls glass_blur `frosted_glass_blur` and
-elastic_transform `elastic` (`TFDS_NAMES` maps them).
-
-Spatter and frost live in `spatter_frost.py` (numpy; see its docstring for their deviations). Frost
-blends in the original frost photographs from the optional `imagecorruptions` package; without it,
-frost raises a clear error and the evaluation driver skips it with that message. Deviations: saturate keeps grey pixels grey (HSV hue is undefined
-there); the fog fractal is our periodic diamond-square (noise amplitude wibble², halved by
-`d` per level as in the original) with a fractal per image; pixelate and JPEG run through PIL on
-uint8 and are not jittable (their key is unused). Saturate is not monotone in pixel change across
-severities (it desaturates at 1-2 and oversaturates at 3-5), by the original design.
-
-The last five, written from the paper's description and our memory of its CIFAR release:
-- glass_blur: Gaussian σ (truncated at 4σ, edge borders); n sweeps in reverse raster order over
-  the pixels (r, c), δ < r, c <= 32 - δ, each swapped whole with the pixel at an offset uniform
-  in [-δ, δ)² (numpy randint's open top, as in the original: row and column 0 never move);
-  Gaussian σ again. Numpy (the sweep is sequential); vectorised over the batch.
-- motion_blur: ImageMagick's motion blur as we understand it: output pixel p is the sum over
-  taps i = 0 .. 2⌈r⌉ of k_i·x(p + o_i), k_i ∝ exp(-i²/2s²), o_i = i·(sin a, cos a) (rows,
-  columns) rounded half up, the angle a uniform in ±45° per image; edge borders.
-- zoom_blur: (x + Σ_z zoom_z(x)) / (#zooms + 1) over z in `np.arange(1, stop, .01)`, stop
-  1.06 1.11 1.16 1.21 1.26 (whose float rounding gives the ends above: 7, 12, 16, 21, 26 zooms);
-  bilinear zoom about the image centre (zoom 1 included, so x counts twice).
-- snow: flakes N(μ, σ²) per pixel, zoomed by z, set to 0 below t, clipped to [0, 1] and
-  motion-blurred (radius r, σ s, angle uniform in -135..-45°, so roughly vertical); the image
-  becomes b·x + (1-b)·max(x, 1.5·grey + .5), grey the Rec. 601 luma (cv2's RGB2GRAY), and gets
-  the flakes plus their 180° rotation added.
-- elastic_transform: (α, σ, a) are fractions of the image size (32). An affine warp moving the
-  control points (c+s, c+s), (c+s, c-s), (c-s, c-s), c the centre, s = size // 3, by U(±a) each
-  (bilinear, reflect-101 borders), then bilinear resampling at a displacement α·(a U(-1, 1)
-  field per axis smoothed by a Gaussian of σ truncated at 3σ, reflect borders).
 We are least sure of the constants of motion blur, snow and elastic transform (fairly sure of
-glass and zoom blur's). Deviations: all stages work in float, with no uint8 round trips between
-them (the original quantises after glass blur's first Gaussian and around ImageMagick's motion
-blur of the image and of the snow layer); our zoom is continuous and centred, where the original
-zooms a central crop of ceil(32 / z) pixels with scipy and trims it, which at 32 pixels, as we
-recall it, makes the small zooms whole-pixel-rounded and off-centre; our motion blur is our
-reading of ImageMagick's kernel, not ImageMagick (the original applies it to a PNG via Wand).
-By these parameters the mean pixel change is not monotone in severity for three of them: glass
-blur's σ .05 and .25 are both (nearly) the identity kernel at 4σ truncation (.25's side taps
-weigh e⁻⁸), so severities 1 and 2 nearly coincide, and the stronger blur of 3 and 5 smooths away
-some of the shuffle's change (the second sweep, 2 -> 4 and 3 -> 5, adds change); snow 3 has
-fewer but larger flakes than 2 (bilinear zoom lowers the noise variance) and changes pixels
-about as much; elastic transform's affine jitter shrinks with severity while the local,
-non-affine displacement grows (at most about 0, .05, .5, 1.1, 1.5 pixels), so its mean pixel
-change falls.
+glass and zoom blur's). By these parameters the mean pixel change is not monotone in severity for
+four of them: glass blur, snow, elastic transform and saturate (see their functions).
 """
 
 from __future__ import annotations
@@ -88,21 +34,12 @@ import PIL.Image
 import scipy.ndimage
 from jax.typing import ArrayLike
 
-from akorn_jax import metrics, progress
-from akorn_jax.evaluate import common, spatter_frost
+from akorn_jax import imageops
+from akorn_jax.evaluate import spatter_frost
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------
-
-
-def _shift_conv(images: jax.Array, kernel: np.ndarray, mode: str) -> jax.Array:
-  """Per-channel 2-D correlation with a small static kernel [kh, kw], same size output."""
-  kh, kw = kernel.shape
-  padded = jnp.pad(images, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)), mode=mode)
-  h, w = images.shape[1:3]
-  return sum(float(kernel[i, j]) * padded[:, i:i + h, j:j + w]
-             for i in range(kh) for j in range(kw) if kernel[i, j] != 0)
 
 
 def _gaussian_1d(sigma: float, radius: int) -> np.ndarray:
@@ -116,8 +53,8 @@ def _disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
   xx, yy = np.meshgrid(grid, grid)
   disk = (xx ** 2 + yy ** 2 <= radius ** 2).astype(np.float64)
   g = _gaussian_1d(alias_blur, 1)
-  disk = np.pad(disk / disk.sum(), 1)
-  smooth = sum(g[i] * g[j] * np.roll(disk, (i - 1, j - 1), (0, 1)) for i in range(3) for j in range(3))
+  disk = np.pad(disk / disk.sum(), 1)[..., None]
+  smooth = imageops.correlate(disk, np.outer(g, g), "constant")[..., 0]
   nz = np.nonzero(smooth > 1e-12)
   return smooth[nz[0].min():nz[0].max() + 1, nz[1].min():nz[1].max() + 1]
 
@@ -148,30 +85,6 @@ def _plasma_fractal(rng: np.random.Generator, size: int, decay: float) -> np.nda
   return m / m.max()
 
 
-def _fold(i: jax.Array, n: int, border: str) -> jax.Array:
-  """Maps integer indices onto [0, n): "edge" clamps, "reflect" mirrors about the edges' outer
-  sides (scipy's reflect, ..1 0 | 0 1..), "reflect101" about the edge pixels (cv2's
-  BORDER_REFLECT_101, ..2 1 | 0 1 2..)."""
-  if border == "edge" or n == 1:
-    return jnp.clip(i, 0, n - 1)
-  period = 2 * n if border == "reflect" else 2 * n - 2
-  m = jnp.mod(i, period)
-  return jnp.where(m < n, m, period - 1 - m if border == "reflect" else period - m)
-
-
-def _bilinear(images: jax.Array, rows: jax.Array, cols: jax.Array, border: str) -> jax.Array:
-  """Samples images [B, H, W, C] bilinearly at float pixel coordinates rows, cols [B, H', W'];
-  the four neighbours of a point outside the image are mapped back by `border` (see `_fold`)."""
-  h, w = images.shape[1:3]
-  r0, c0 = jnp.floor(rows), jnp.floor(cols)
-  fr, fc = (rows - r0)[..., None], (cols - c0)[..., None]
-  r0, c0 = r0.astype(jnp.int32), c0.astype(jnp.int32)
-  b = jnp.arange(images.shape[0])[:, None, None]
-  at = lambda r, c: images[b, _fold(r, h, border), _fold(c, w, border)]
-  return ((1 - fr) * ((1 - fc) * at(r0, c0) + fc * at(r0, c0 + 1))
-          + fr * ((1 - fc) * at(r0 + 1, c0) + fc * at(r0 + 1, c0 + 1)))
-
-
 def _grid(images: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Row and column index grids [1, H, W] (float32) of images [B, H, W, C]."""
   h, w = images.shape[1:3]
@@ -183,13 +96,7 @@ def _grid(images: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _zoom_matrix(n: int, factor: float) -> np.ndarray:
   """[n, n] bilinear interpolation matrix of a zoom by `factor` >= 1 about the centre (n - 1)/2:
   row i samples position (n - 1)/2 + (i - (n - 1)/2) / factor."""
-  pos = (n - 1) / 2 + (np.arange(n) - (n - 1) / 2) / factor
-  lo = np.clip(np.floor(pos).astype(int), 0, n - 2) if n > 1 else np.zeros(n, int)
-  frac = pos - lo
-  m = np.zeros((n, n))
-  m[np.arange(n), lo] += 1 - frac
-  m[np.arange(n), np.minimum(lo + 1, n - 1)] += frac
-  return m
+  return imageops.bilinear_matrix((n - 1) / 2 + (np.arange(n) - (n - 1) / 2) / factor, n)
 
 
 def _zooms(images: jax.Array, factors: Sequence[float]) -> jax.Array:
@@ -261,41 +168,51 @@ def _glass_shuffle(x: np.ndarray, delta: int, passes: int, rng: np.random.Genera
 
 
 def _gaussian_noise(x, sigma, key):
+  """x + N(0, sigma^2) per value; sigma .04 .06 .08 .09 .10."""
   return x + sigma * jax.random.normal(key, x.shape)
 
 
 def _shot_noise(x, lam, key):
+  """Poisson(lam x) / lam per value; lam 500 250 100 75 50."""
   return jax.random.poisson(key, x * lam, x.shape).astype(jnp.float32) / lam
 
 
 def _impulse_noise(x, p, key):
+  """Salt and pepper: a fraction p of the values set to 0 or 1; p .01 .02 .03 .05 .07."""
   k_flip, k_salt = jax.random.split(key)
   flip = jax.random.uniform(k_flip, x.shape) < p
   return jnp.where(flip, jax.random.bernoulli(k_salt, 0.5, x.shape).astype(x.dtype), x)
 
 
 def _speckle_noise(x, sigma, key):
+  """x + x N(0, sigma^2) per value (an "extra" corruption); sigma .06 .10 .12 .16 .20."""
   return x + x * sigma * jax.random.normal(key, x.shape)
 
 
 def _defocus_blur(x, param, key):
+  """A disk of radius r smoothed by a 3x3 Gaussian of sigma s, reflect-101 borders;
+  (r, s) (.3, .4) (.4, .5) (.5, .6) (1, .2) (1.5, .1)."""
   del key
-  return _shift_conv(x, _disk_kernel(*param), "reflect")
+  return imageops.correlate(x, _disk_kernel(*param), "reflect")
 
 
 def _gaussian_blur(x, sigma, key):
+  """Separable Gaussian truncated at 4 sigma, edge borders (an "extra" corruption);
+  sigma .4 .6 .7 .8 1."""
   del key
   g = _gaussian_1d(sigma, int(4 * sigma + 0.5))
-  return _shift_conv(_shift_conv(x, g[None, :], "edge"), g[:, None], "edge")
+  return imageops.correlate(imageops.correlate(x, g[None, :], "edge"), g[:, None], "edge")
 
 
 def _contrast(x, c, key):
+  """(x - m) c + m, m the per-channel spatial mean; c .75 .5 .4 .3 .15."""
   del key
   mean = jnp.mean(x, axis=(1, 2), keepdims=True)
   return (x - mean) * c + mean
 
 
 def _brightness(x, c, key):
+  """HSV value + c; c .05 .1 .15 .2 .3."""
   del key
   # With hue and saturation fixed, RGB scales with the HSV value V = max(R, G, B); black has no
   # hue and becomes grey at the new value.
@@ -305,6 +222,9 @@ def _brightness(x, c, key):
 
 
 def _saturate(x, param, key):
+  """HSV saturation a + b (an "extra" corruption); (a, b) (.3, 0) (.1, 0) (1.5, 0) (2, .1)
+  (2.5, .2). Grey pixels stay grey (their hue is undefined). Not monotone in pixel change across
+  severities by the original design: it desaturates at 1-2 and oversaturates at 3-5."""
   del key
   a, b = param[0], param[1]
   # With hue and value fixed, each channel's distance to V scales with saturation S = (V - min)/V.
@@ -315,6 +235,9 @@ def _saturate(x, param, key):
 
 
 def _fog(x, param, key):
+  """x + c fog, rescaled to keep the image's peak: fog a plasma fractal of wibble decay d;
+  (c, d) (.2, 3) (.5, 3) (.75, 2.5) (1, 2) (1.5, 1.75). Our fractal is a periodic diamond-square
+  (noise amplitude wibble^2, halved by d per level as in the original), one per image; numpy."""
   c, decay = param
   b, h, w, _ = x.shape
   size = 1 << (max(h, w, 2) - 1).bit_length()  # the smallest power of two covering the image
@@ -325,12 +248,13 @@ def _fog(x, param, key):
 
 
 def _pil_map(x, fn):
-  out = [np.asarray(fn(PIL.Image.fromarray(im)), np.float32) / 255.0
-         for im in np.asarray(jnp.round(x * 255), np.uint8)]
+  out = [imageops.to_float(np.asarray(fn(PIL.Image.fromarray(im))))
+         for im in imageops.to_uint8(np.asarray(x))]
   return jnp.asarray(np.stack(out))
 
 
 def _pixelate(x, f, key):
+  """Box downsample by the factor f, box upsample back (PIL); f .95 .9 .85 .75 .65."""
   del key
   h, w = x.shape[1:3]
   box = PIL.Image.Resampling.BOX
@@ -339,6 +263,7 @@ def _pixelate(x, f, key):
 
 
 def _jpeg(x, quality, key):
+  """PIL JPEG round trip at quality 80 65 58 50 40."""
   del key
 
   def roundtrip(im):
@@ -350,6 +275,18 @@ def _jpeg(x, quality, key):
 
 
 def _glass_blur(x, param, key):
+  """Gaussian sigma, n sweeps of local pixel swaps, Gaussian sigma again; (sigma, delta, n)
+  (.05, 1, 1) (.25, 1, 1) (.4, 1, 1) (.25, 1, 2) (.4, 1, 2).
+
+  Gaussians truncated at 4 sigma, edge borders. A sweep visits the pixels (r, c), delta < r,
+  c <= 32 - delta, in reverse raster order and swaps each whole with the pixel at an offset
+  uniform in [-delta, delta)^2 (numpy randint's open top, as in the original: row and column 0
+  never move). Numpy (the sweep is sequential), vectorised over the batch. The original quantises
+  to uint8 after the first Gaussian; we do not. Not monotone: sigma .05 and .25 are both (nearly)
+  the identity kernel at 4 sigma truncation (.25's side taps weigh e^-8), so severities 1 and 2
+  nearly coincide, and the stronger blur of 3 and 5 smooths away some of the shuffle's change (the
+  second sweep, 2 -> 4 and 3 -> 5, adds change).
+  """
   sigma, delta, passes = param
   blur = lambda im: scipy.ndimage.gaussian_filter(im, (0, sigma, sigma, 0), mode="nearest",
                                                   truncate=4.0)
@@ -358,12 +295,22 @@ def _glass_blur(x, param, key):
 
 
 def _motion_blur(x, param, key):
+  """ImageMagick's motion blur as we understand it (`_motion_blur_at`) at an angle uniform in
+  +-45 degrees per image; (radius, sigma) (10, 1) (10, 1.5) (10, 2) (10, 2.5) (12, 3). Ours is
+  our reading of ImageMagick's kernel, in float (the original applies ImageMagick to a PNG via
+  Wand, with uint8 round trips)."""
   radius, sigma = param
   return _motion_blur_at(x, radius, sigma, jax.random.uniform(key, x.shape[:1], minval=-45,
                                                               maxval=45))
 
 
 def _zoom_blur(x, param, key):
+  """(x + sum_z zoom_z(x)) / (#zooms + 1) over z in `np.arange(1, stop, .01)`, stop 1.06 1.11
+  1.16 1.21 1.26 (whose float rounding gives 7, 12, 16, 21, 26 zooms, ends 1.06 1.11 1.15 1.20
+  1.25); a bilinear zoom about the image centre (zoom 1 included, so x counts twice). The original
+  zooms a central crop of ceil(32 / z) pixels with scipy and trims it, which at 32 pixels, as we
+  recall it, makes the small zooms whole-pixel-rounded and off-centre; ours is continuous and
+  centred."""
   del key
   stop, step = param
   zooms = np.arange(1, stop, step)  # as the original's np.arange, float rounding included.
@@ -371,6 +318,16 @@ def _zoom_blur(x, param, key):
 
 
 def _snow(x, param, key):
+  """Motion-blurred flakes on a brightened image; (mu, sigma, z, t, r, s, b) (.1, .2, 1, .6, 8, 3,
+  .95) (.1, .2, 1, .5, 10, 4, .9) (.15, .3, 1.75, .55, 10, 4, .9) (.25, .3, 2.25, .6, 12, 6, .85)
+  (.3, .3, 1.25, .65, 14, 12, .8).
+
+  Flakes N(mu, sigma^2) per pixel, zoomed by z, set to 0 below t, clipped to [0, 1] and
+  motion-blurred (radius r, sigma s, angle uniform in -135..-45 degrees, so roughly vertical); the
+  image becomes b x + (1 - b) max(x, 1.5 grey + .5), grey the Rec. 601 luma (cv2's RGB2GRAY), and
+  gets the flakes plus their 180-degree rotation added. Not monotone: severity 3 has fewer but
+  larger flakes than 2 (bilinear zoom lowers the noise variance) and changes pixels about as much.
+  """
   loc, scale, zoom, threshold, radius, sigma, blend = param
   k_flakes, k_angle = jax.random.split(key)
   flakes = loc + scale * jax.random.normal(k_flakes, x.shape[:3] + (1,))
@@ -378,12 +335,22 @@ def _snow(x, param, key):
   flakes = jnp.clip(jnp.where(flakes < threshold, 0.0, flakes), 0.0, 1.0)
   flakes = _motion_blur_at(flakes, radius, sigma,
                            jax.random.uniform(k_angle, x.shape[:1], minval=-135, maxval=-45))
-  grey = 0.299 * x[..., :1] + 0.587 * x[..., 1:2] + 0.114 * x[..., 2:]  # Rec. 601, cv2's RGB2GRAY
+  grey = imageops.rgb_to_grey(x)  # Rec. 601, as cv2's RGB2GRAY
   x = blend * x + (1 - blend) * jnp.maximum(x, 1.5 * grey + 0.5)
   return x + flakes + jnp.rot90(flakes, 2, axes=(1, 2))
 
 
 def _elastic_transform(x, param, key):
+  """A random affine warp, then a smooth random displacement; (alpha, sigma, a) as fractions of
+  the image size (32): (0, 0, .08) (.05, .2, .07) (.08, .06, .06) (.1, .04, .05) (.1, .03, .03).
+
+  The affine warp moves the control points (c+s, c+s), (c+s, c-s), (c-s, c-s), c the centre,
+  s = size // 3, by U(+-a) each (bilinear, reflect-101 borders); then bilinear resampling at a
+  displacement alpha (a U(-1, 1) field per axis smoothed by a Gaussian of sigma truncated at
+  3 sigma, reflect borders). Not monotone: the affine jitter shrinks with severity while the local,
+  non-affine displacement grows (at most about 0, .05, .5, 1.1, 1.5 pixels), so the mean pixel
+  change falls.
+  """
   b, h, w, _ = x.shape
   alpha, sigma, affine = (min(h, w) * p for p in param)  # fractions of the image size
   # One U(-1, 1) draw (cheaper to compile than two) for the affine jitter and the elastic field.
@@ -404,7 +371,7 @@ def _elastic_transform(x, param, key):
   inverse = jnp.einsum("bik,kd->bid", cof / det, src, precision=hi)  # [B, 3, 2]
   homog = jnp.stack([cols, rows, jnp.ones_like(rows)], -1)[0]  # [H, W, 3] as (x, y, 1)
   src_xy = jnp.einsum("hwk,bkd->bhwd", homog, inverse, precision=hi)
-  x = _bilinear(x, src_xy[..., 1], src_xy[..., 0], "reflect101")
+  x = imageops.sample_bilinear(x, src_xy[..., 1], src_xy[..., 0], "reflect101")
   if alpha == 0:
     return x
   # Elastic displacement: alpha x a U(-1, 1) field smoothed by a Gaussian of sigma (truncated at
@@ -416,14 +383,18 @@ def _elastic_transform(x, param, key):
                        field, _smoothing_matrix(w, sigma, radius).astype(np.float32),
                        precision=hi)
   field = alpha * field
-  return _bilinear(x, rows + field[..., 0], cols + field[..., 1], "reflect")
+  return imageops.sample_bilinear(x, rows + field[..., 0], cols + field[..., 1], "reflect")
 
 
 def _spatter(x, param, key):
+  """Water drops (severities 1-3) or mud (4-5), numpy (extra); parameters
+  `spatter_frost.SPATTER`."""
   return jnp.asarray(spatter_frost.spatter(np.asarray(x), param, _numpy_rng(key)))
 
 
 def _frost(x, param, key):
+  """a·x + b·(a random crop of a frost photograph); (a, b) (1, .2) (1, .3) (.9, .4) (.85, .4)
+  (.75, .45). Needs the optional `imagecorruptions` package's photographs."""
   return jnp.asarray(spatter_frost.frost(np.asarray(x), param, _numpy_rng(key)))
 
 
@@ -446,7 +417,8 @@ _REGISTRY: dict[str, tuple[Callable, tuple, str]] = {
     "jpeg_compression": (_jpeg, (80, 65, 58, 50, 40), "numpy"),
     "glass_blur": (_glass_blur, ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2),
                                  (0.4, 1, 2)), "numpy"),
-    "motion_blur": (_motion_blur, ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3)), "static"),
+    # CIFAR's constants; (10, 1) .. (12, 3) are Tiny-ImageNet's, (10, 3) .. (20, 15) ImageNet's.
+    "motion_blur": (_motion_blur, ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)), "static"),
     "zoom_blur": (_zoom_blur, ((1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.01),
                                (1.26, 0.01)), "static"),
     "snow": (_snow, ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
@@ -459,10 +431,12 @@ _REGISTRY: dict[str, tuple[Callable, tuple, str]] = {
     "frost": (_frost, spatter_frost.FROST, "numpy"),
 }
 
-# Our names -> tfds `cifar10_corrupted` config names (the others are the same).
-TFDS_NAMES = {"glass_blur": "frosted_glass_blur", "elastic_transform": "elastic"}
-
 CORRUPTIONS: tuple[str, ...] = tuple(_REGISTRY)
+
+# Our names -> the tfds `cifar10_corrupted` config names (`akorn_jax.data.cifar.cifar10_c`), to
+# compare a corruption of ours with the released CIFAR-10-C one.
+TFDS_NAMES: dict[str, str] = {**{name: name for name in CORRUPTIONS},
+                              "glass_blur": "frosted_glass_blur", "elastic_transform": "elastic"}
 
 
 def _apply(name, images, param, key):
@@ -496,101 +470,3 @@ def corrupt(name: str, images: ArrayLike, severity: int, key: jax.Array) -> jax.
   if how == "traced":
     return _apply_traced(name, images, jnp.asarray(param, jnp.float32), key)
   return (_apply_static if how == "static" else _apply)(name, images, param, key)
-
-
-# ------------------------------------------------------------------------------------------------
-# Calibration under corruption
-# ------------------------------------------------------------------------------------------------
-
-
-def _scores(probs: np.ndarray, labels: np.ndarray, num_bins: int) -> dict[str, float]:
-  return {"accuracy": float(np.mean(probs.argmax(1) == labels)),
-          "ece": metrics.expected_calibration_error(probs, labels, num_bins=num_bins)}
-
-
-def calibration_report(probs_fn: Callable[[jax.Array, jax.Array], jax.Array], images: ArrayLike,
-                       labels: ArrayLike, key: jax.Array, *,
-                       corruptions: Sequence[str] = CORRUPTIONS,
-                       severities: Sequence[int] = (1, 2, 3, 4, 5), num_bins: int = 15,
-                       chunk_size: int = 500, mesh: jax.sharding.Mesh | None = None) -> dict:
-  """Accuracy and expected calibration error, clean and under each corruption and severity.
-
-  Args:
-    probs_fn: `probs_fn(images [B, H, W, 3] in [0, 1], key) -> probs [B, K]` (softmax outputs;
-      the key drives the model's randomness).
-    images: [N, H, W, 3] clean images in [0, 1].
-    labels: [N] int true classes.
-    key: base key for the corruptions and the model.
-    corruptions: names from `CORRUPTIONS`.
-    severities: severities in 1..5.
-    num_bins: ECE bins.
-    chunk_size: examples per call of `probs_fn`.
-    mesh: devices every call's batch is split over (default: all; evaluate/common.py); the
-      results do not depend on it.
-
-  Returns:
-    {"clean": {"accuracy", "ece"}, "corruptions": {name: {severity: {"accuracy", "ece"}}},
-     "per_severity": {severity: mean over corruptions}, "mean": mean over all corruptions and
-     severities}. ECE is a fraction (x100 for %), computed per (corruption, severity) and averaged.
-  """
-  images, labels = np.asarray(images, np.float32), np.asarray(labels)
-
-  def probs_of(transform, k):
-    out = []
-    for c, lo in enumerate(range(0, len(images), chunk_size)):
-      k_data, k_model = jax.random.split(jax.random.fold_in(k, c))
-      batch = np.asarray(transform(images[lo:lo + chunk_size], k_data))
-      out.append(common.sharded_call(probs_fn, batch, k_model, batch_argnums=(0,), mesh=mesh))
-    return np.concatenate(out).astype(np.float64)
-
-  report = {"clean": _scores(probs_of(lambda x, k: jnp.asarray(x), jax.random.fold_in(key, 0)),
-                             labels, num_bins), "corruptions": {}}
-  for i, name in enumerate(progress.track(corruptions, desc="corruptions", unit="corruption"),
-                          start=1):
-    report["corruptions"][name] = {
-        s: _scores(probs_of(lambda x, k, s=s, name=name: corrupt(name, x, s, k),
-                            jax.random.fold_in(jax.random.fold_in(key, i), s)), labels, num_bins)
-        for s in severities}
-  mean = lambda rows: {m: float(np.mean([r[m] for r in rows])) for m in ("accuracy", "ece")}
-  cells = report["corruptions"].values()
-  report["per_severity"] = {s: mean([c[s] for c in cells]) for s in severities}
-  report["mean"] = mean([r for c in cells for r in c.values()])
-  return report
-
-
-def reliability_diagram(probs: ArrayLike, labels: ArrayLike, path: str, *, num_bins: int = 15,
-                        title: str | None = None) -> str:
-  """Writes a reliability diagram (accuracy vs confidence per bin, with counts) as a PNG.
-
-  Args:
-    probs: [N, K] class probabilities.
-    labels: [N] int true classes.
-    path: output file.
-    num_bins: equal-width confidence bins.
-    title: prefix of the plot title (the ECE is always shown).
-
-  Returns:
-    `path`.
-  """
-  # A bare Figure renders with Agg without touching pyplot's global backend state.
-  from matplotlib.figure import Figure
-
-  bins = metrics.calibration_bins(probs, labels, num_bins=num_bins)
-  ece = metrics.expected_calibration_error(probs, labels, num_bins=num_bins)
-  edges = bins["bin_edges"]
-  centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
-  filled = bins["count"] > 0
-  fig = Figure(figsize=(4.5, 5.5))
-  ax, ax_count = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-  ax.bar(centers[filled], bins["accuracy"][filled], width=width, edgecolor="black", label="accuracy")
-  ax.bar(centers[filled], (bins["confidence"] - bins["accuracy"])[filled], width=width,
-         bottom=bins["accuracy"][filled], color="red", alpha=0.3, label="gap")
-  ax.plot([0, 1], [0, 1], "k--", linewidth=1)
-  ax.set(ylim=(0, 1), ylabel="accuracy",
-         title=f"{title + ': ' if title else ''}ECE {100 * ece:.2f}%")
-  ax.legend(loc="upper left")
-  ax_count.bar(centers, bins["count"], width=width, edgecolor="black", color="gray")
-  ax_count.set(xlim=(0, 1), xlabel="confidence", ylabel="count")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  return path

@@ -1,4 +1,5 @@
-"""Object-discovery evaluation by clustering features (SPEC §6.1).
+"""Object-discovery evaluation by clustering features (docs/evaluation.md#objects), and the
+objects `Evaluator`.
 
 Pipeline per image: features (the last readout c) -> optional up-tiling ("saccade") -> L2 norm over
 channels -> per-image PCA -> average-linkage agglomerative clustering -> nearest upsample of the
@@ -7,19 +8,24 @@ resize, clustering and metrics run on the host in numpy/scipy.
 """
 
 from collections.abc import Callable, Iterable, Mapping
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 import os
 
+import flax.nnx as nnx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.cluster import hierarchy
 
-from akorn_jax import metrics
-from akorn_jax import progress
+from akorn_jax import data, imageops, metrics, progress
+from akorn_jax.data import pipeline
+from akorn_jax.evaluate import pictures
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
-# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead (§9.4).
+# torch's bicubic kernel parameter; jax.image.resize("bicubic") uses Keys' a = -0.5 instead
+# (docs/evaluation.md#up-tiling).
 _TORCH_CUBIC_A = -0.75
 
 
@@ -65,7 +71,7 @@ def resize_bicubic(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def uptile(feature_fn: FeatureFn, images: np.ndarray, psize: int, factor: int) -> np.ndarray:
-  """Up-tiled ("saccade") feature map from factor^2 shifted crops (SPEC §6.1 step 2).
+  """Up-tiled ("saccade") feature map from factor^2 shifted crops (docs/evaluation.md#up-tiling).
 
   The images are resized bicubically (torch's a = -0.75, see `bicubic_matrix`) to
   (H + psize - s, W + psize - s) with stride s = psize / factor, cropped to H x W at offsets
@@ -114,7 +120,7 @@ def _cluster_one(features: np.ndarray, num_clusters: int, pca_dim: int) -> np.nd
 def cluster_features(
     features: np.ndarray, num_clusters: int, pca_dim: int = 128, num_workers: int | None = None
 ) -> np.ndarray:
-  """Clusters every image's feature vectors (SPEC §6.1 steps 1, 3, 4).
+  """Clusters every image's feature vectors (docs/evaluation.md#objects).
 
   Each position's feature is L2-normalised over channels; if C > pca_dim, the image's h * w vectors
   are centred and projected on the top-pca_dim eigenvectors of their covariance (not re-normalised);
@@ -136,23 +142,12 @@ def cluster_features(
     return np.stack(list(labels)).astype(np.int32)
 
 
-def upsample_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  """Nearest-neighbour upsampling [B, h, w] -> [B, *size] (torch "nearest": src = floor(dst * in/out))."""
-  labels = np.asarray(labels)
-  rows = np.arange(size[0]) * labels.shape[1] // size[0]
-  cols = np.arange(size[1]) * labels.shape[2] // size[1]
-  return labels[:, rows][:, :, cols]
-
-
 def _prepare_batch(batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
   """Images as float32 in [0, 1] and masks as int32 with 255 -> -1 (ignore)."""
-  images = np.asarray(batch["image"])
-  images = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
   mask = np.asarray(batch["mask"])
   if mask.ndim == 4 and mask.shape[-1] == 1:
     mask = mask[..., 0]
-  mask = mask.astype(np.int32)
-  return images, np.where(mask == 255, -1, mask)
+  return imageops.to_float(np.asarray(batch["image"])), imageops.ignore_to_minus_one(mask)
 
 
 def evaluate_objects(
@@ -164,7 +159,7 @@ def evaluate_objects(
     uptile_factor: int = 1,
     pca_dim: int = 128,
 ) -> dict[str, float]:
-  """FG-ARI and MBO of clustered features over a dataset (SPEC §6.1).
+  """FG-ARI and MBO of clustered features over a dataset (docs/evaluation.md#objects).
 
   Args:
     feature_fn: maps images [B, H, W, 3] in [0, 1] to features [B, H / psize, W / psize, C] (for
@@ -187,12 +182,13 @@ def evaluate_objects(
   for batch in progress.track(batches, desc="objects eval", unit="batch"):
     images, masks = _prepare_batch(batch)
     features = uptile(feature_fn, images, psize, uptile_factor)
-    labels = upsample_nearest(cluster_features(features, num_clusters, pca_dim), masks.shape[1:])
+    clusters = cluster_features(features, num_clusters, pca_dim)
+    labels = imageops.resize_nearest(clusters, masks.shape[1:], axis=-2)
     aris.append(metrics.fg_ari_batch(masks, labels))
     mbos.append(metrics.mbo_batch(masks, labels))
     if "class_mask" in batch:
-      classes = np.asarray(batch["class_mask"]).astype(np.int32)
-      mbos_c.append(metrics.mbo_batch(np.where(classes == 255, -1, classes), labels))
+      classes = imageops.ignore_to_minus_one(np.asarray(batch["class_mask"]))
+      mbos_c.append(metrics.mbo_batch(classes, labels))
   if not aris:
     raise ValueError("evaluate_objects got no batches; check the dataset split and batch size.")
   ari, mbo = np.concatenate(aris), np.concatenate(mbos)
@@ -207,3 +203,85 @@ def evaluate_objects(
       "mbo_std": float(np.nanstd(mbo)),
       "num_images": int(len(ari)),
   }
+
+
+# ------------------------------------------------------------------------------------------------
+# The object-discovery evaluator of the trainer and of experiments.evaluate
+# ------------------------------------------------------------------------------------------------
+
+
+@nnx.jit(static_argnums=3)
+def _forward(model, images, key, return_states=False):
+  return model(images, key=key, return_states=return_states)
+
+
+def model_features(model: nnx.Module, key: jax.Array) -> FeatureFn:
+  """images [B, H, W, 3] in [0, 1] -> the model's final readout features [B, h, w, C].
+
+  Every call (each batch, each up-tiling crop) draws a fresh random initial state, as the reference
+  does: call i uses fold_in(key, i), so an evaluation is still reproducible from its key.
+  """
+  calls = itertools.count()
+
+  def fn(images):
+    k = jax.random.fold_in(key, next(calls))
+    return np.asarray(_forward(model, jnp.asarray(images, jnp.float32), k)[1]["features"])
+  return fn
+
+
+class Evaluator:
+  """FG-ARI / MBO of an object-discovery model on `config.eval.split`, plus pictures.
+
+  For every up-tiling factor r in `eval.uptile`, `run` returns "eval/{fg_ari,fg_ari_std,mbo,
+  mbo_std}_x{r}" over the first `eval.num_images` images (0 = the whole split), using the final
+  readout c of the model (random initial oscillators drawn from the key) as features. With a
+  `workdir`, the first `eval.num_pictures` images are also drawn (input, ground truth, predicted
+  masks, oscillator states over time), saved as <workdir>/pictures/step{step}_img{i}.png and
+  returned as uint8 [H, W, 3] under "pictures/img{i}". The trainer (`periodic=True`) and
+  experiments.evaluate run the same evaluation.
+  """
+
+  def __init__(self, config, *, periodic: bool = False):
+    del periodic  # the same evaluation either way
+    e = config.eval
+    self.data_config, self.split = config.data, e.split
+    self.batch_size, self.psize = int(config.data.eval_batch_size), int(config.model.psize)
+    self.num_images, self.num_pictures = int(e.num_images), int(e.num_pictures)
+    self.uptile, self.num_clusters, self.pca_dim = tuple(e.uptile), e.num_clusters, e.pca_dim
+
+  def run(self, model: nnx.Module, key: jax.Array, *, workdir: str | None = None,
+          step: int = 0) -> dict:
+    """Scores `model` (in eval mode); pictures only when `workdir` is given."""
+    src = data.from_config(self.data_config, self.split)
+
+    feature_fn = model_features(model, key)
+
+    out = {}
+    for factor in self.uptile:
+      res = evaluate_objects(feature_fn, pipeline.eval_batches(src, self.batch_size,
+                                                               self.num_images),
+                             psize=self.psize, num_clusters=self.num_clusters,
+                             uptile_factor=factor, pca_dim=self.pca_dim)
+      out.update({f"eval/{k}_x{factor}": v for k, v in res.items() if k != "num_images"})
+    if workdir is not None and self.num_pictures:
+      out.update(self._pictures(model, key, src, workdir, step))
+    return out
+
+  def _pictures(self, model, key, src, workdir: str, step: int) -> dict[str, np.ndarray]:
+    k = min(self.num_pictures, len(src), self.num_images or len(src))
+    examples = [src[i] for i in range(k)]
+    images = imageops.to_float(np.stack([e["image"] for e in examples]))
+    _, aux = _forward(model, jnp.asarray(images), key, True)  # one pass: features and states
+    pred = imageops.resize_nearest(
+        cluster_features(np.asarray(aux["features"]), self.num_clusters, self.pca_dim),
+        images.shape[1:3], axis=-2)
+    # Last layer's oscillator states [T, B, h, w, C]; models without oscillators (ViT/ItrSA) show
+    # their feature map as the one panel.
+    states = aux["states"][-1] if "states" in aux else aux["features"][None]
+    out = {}
+    for i, e in enumerate(examples):
+      fig = pictures.object_figure(e["image"], imageops.ignore_to_minus_one(e["mask"]), pred[i],
+                                   np.asarray(states[:, i]))
+      pictures.save_png(os.path.join(workdir, "pictures", f"step{step:07d}_img{i}.png"), fig)
+      out[f"pictures/img{i}"] = fig
+    return out

@@ -9,6 +9,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from akorn_jax import imageops
+
 # Fixed, mutually distinct colours (matplotlib's tab10 then a few extras); label l gets entry l % 16.
 _PALETTE = np.array(
     [
@@ -54,19 +56,6 @@ def mask_to_rgb(labels: np.ndarray) -> np.ndarray:
   return rgb
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-  image = np.asarray(image)
-  if image.dtype == np.uint8:
-    return image
-  return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def _resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  rows = np.arange(size[0]) * image.shape[0] // size[0]
-  cols = np.arange(size[1]) * image.shape[1] // size[1]
-  return image[rows][:, cols]
-
-
 def object_figure(
     image: np.ndarray, true_mask: np.ndarray, pred_mask: np.ndarray, states: np.ndarray
 ) -> np.ndarray:
@@ -83,10 +72,10 @@ def object_figure(
   Returns:
     [H, (T + 3) * W + (T + 2) * gap, 3] uint8 (gap = 2 pixels).
   """
-  image = _to_uint8(image)
+  image = imageops.to_uint8(image)
   size = image.shape[:2]
-  panels = [image] + [_resize_nearest(mask_to_rgb(m), size) for m in (true_mask, pred_mask)]
-  panels += [_resize_nearest(s, size) for s in state_to_rgb(states)]
+  panels = [image] + [imageops.resize_nearest(mask_to_rgb(m), size) for m in (true_mask, pred_mask)]
+  panels += [imageops.resize_nearest(s, size) for s in state_to_rgb(states)]
   gap = np.full((size[0], _GAP, 3), 255, np.uint8)
   return np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
 
@@ -94,4 +83,4 @@ def object_figure(
 def save_png(path: str, array: np.ndarray) -> None:
   """Writes an [H, W, 3] or [H, W] image (uint8, or float in [0, 1]) as a PNG, creating parent directories."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  Image.fromarray(_to_uint8(array)).save(path, format="PNG")
+  Image.fromarray(imageops.to_uint8(array)).save(path, format="PNG")

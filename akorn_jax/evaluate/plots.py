@@ -11,7 +11,7 @@ that is tested on its own.
 | `plot_accuracy_vs_eps` | `robustness.accuracy_vs_eps(...)` | robust accuracy vs attack radius ε, chance level, masking flag |
 | `plot_voting` | `sudoku.evaluate_voting(...)` | board accuracy vs number of starts K, per vote type, with the oracle |
 | `plot_test_time` | records with "T_eval" (e.g. `tools/sudoku_sweep.py` lines) | board accuracy vs test-time steps T, per set |
-| `plot_ece` | `corruptions.calibration_report(...)` or the CIFAR-10-C dict | ECE and accuracy per corruption and severity (heat maps) |
+| `plot_ece` | a `calibration` report (our corruptions or CIFAR-10-C) | ECE and accuracy per corruption and severity (heat maps) |
 | `line_plot` | x values and named curves | any of the above's line charts |
 
 matplotlib is imported only when a plot is drawn (through its object API, never pyplot's global
@@ -202,22 +202,16 @@ def ece_table(report: Mapping[str, Any], metric: str = "ece"
               ) -> tuple[list[str], list[int], np.ndarray]:
   """(corruption names, severities, values [corruptions, severities]) of `metric`.
 
-  Accepts `corruptions.calibration_report` output ({"corruptions": {name: {severity: {...}}}}) and
-  the real CIFAR-10-C dict of experiments.evaluate ({"<name>_<severity>": {...}, "mean": ...}).
-  Missing cells are NaN.
+  Accepts the reports of `evaluate.calibration` ({"corruptions": {name: {severity: {...}}}}), of
+  our corruptions or of CIFAR-10-C. Missing cells are NaN.
   """
   cells: dict[str, dict[int, float]] = {}
-  if "corruptions" in report:
-    for name, by_sev in report["corruptions"].items():
-      for sev, scores in by_sev.items():
-        cells.setdefault(str(name), {})[int(sev)] = float(scores[metric])
-  else:
-    for key, scores in report.items():
-      if (m := re.match(r"^(\w+?)_(\d)$", str(key))) and isinstance(scores, Mapping):
-        cells.setdefault(m.group(1), {})[int(m.group(2))] = float(scores[metric])
+  for name, by_sev in report.get("corruptions", {}).items():
+    for sev, scores in by_sev.items():
+      cells.setdefault(str(name), {})[int(sev)] = float(scores[metric])
   if not cells:
-    raise ValueError("Expected a calibration report ('corruptions': {name: {severity: ...}}) or a "
-                     f"CIFAR-10-C dict ('<name>_<severity>' keys), got keys {sorted(map(str, report))}.")
+    raise ValueError("Expected a calibration report ('corruptions': {name: {severity: ...}}, see "
+                     f"evaluate.calibration), got keys {sorted(map(str, report))}.")
   names = list(cells)
   sevs = sorted({s for v in cells.values() for s in v})
   return names, sevs, np.array([[cells[n].get(s, math.nan) for s in sevs] for n in names])
@@ -228,7 +222,7 @@ def plot_ece(report: Mapping[str, Any], path: str, *, title: str = "") -> np.nda
   clean values in the titles when the report has them.
 
   Args:
-    report: `corruptions.calibration_report` output, or the CIFAR-10-C dict of experiments.evaluate.
+    report: a report of `evaluate.calibration` (our corruptions or CIFAR-10-C).
     path: PNG output file.
     title: prefix of the title.
   """

@@ -1,4 +1,5 @@
-"""Sudoku evaluation with batched energy voting (SPEC §6.2, §10), and the exported-weights format.
+"""Sudoku evaluation with batched energy voting (docs/evaluation.md#sudoku,
+docs/reference.md#differences).
 
 Energy voting runs every puzzle from K independent random initial states and keeps, per puzzle, the
 start whose score is lowest. The reference loops over puzzles one at a time; here all
@@ -11,27 +12,19 @@ Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E
 
 * "last": the reference's default, its last list entry E(x_{T-1}).
 * "sum": the reference's README setting, the sum of its list [0, E(x_0) … E(x_{T-1})].
-* "final": E(x_T), the energy of the state the readout actually sees (our addition, SPEC §10).
+* "final": E(x_T), the energy of the state the readout actually sees (our addition,
+docs/reference.md#differences).
 * "confidence": minus the mean over blank cells of the top softmax probability; the only score of
   deterministic models (no energies), for which K = 1.
-
-Exported weights (`export_weights` / `load_exported`): a folder holding `weights.npz` (the flattened
-nnx state, keys are '/'-joined paths such as `klayers/0/connectivity/qkv/kernel`), `config.json`
-(the model config: "name" plus the model's keyword arguments) and `SHA256SUMS` (sha256sum format),
-checked before anything is loaded.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import hashlib
-import json
 import logging
-import os
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import flax.nnx as nnx
 import jax
@@ -39,12 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from akorn_jax import metrics
+from akorn_jax import data, metrics
 from akorn_jax.evaluate import common
-from akorn_jax import models
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
-WEIGHTS_FILE, CONFIG_FILE, SUMS_FILE = "weights.npz", "config.json", "SHA256SUMS"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,9 +139,9 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
 
 
 def _puzzle_table(puzzles: np.ndarray) -> np.ndarray:
-  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 16 rows, so that evaluations of
-  other sets (of similar size) reuse the compiled runner."""
-  size = max(16, 1 << (len(puzzles) - 1).bit_length())
+  """The puzzles int8 [N, 9, 9], zero-padded to a power of two >= 4,096 rows (330 KB), so that
+  evaluations of other sets (up to that size) reuse the compiled runner."""
+  size = max(4096, 1 << (len(puzzles) - 1).bit_length())
   return np.concatenate([puzzles.astype(np.int8),
                          np.zeros((size - len(puzzles), 9, 9), np.int8)], axis=0)
 
@@ -266,9 +257,10 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   Returns:
     {"acc/K={K}/{vote}": board accuracy of the lowest-score start, "oracle/K={K}": fraction of
     puzzles that any of the first K starts solves (the upper bound of voting), "acc/K=1": start 0
-    alone, "num_puzzles", "time_s", "puzzles_per_s"} (time includes compilation), and where there
-    are several chunks "first_chunk_s" (with compilation) and "rows_per_s" ((puzzle, start) rows
-    per second over the others).
+    alone, "cell_acc/K=1": the fraction of blank cells start 0 gets right, "num_puzzles",
+    "time_s", "puzzles_per_s"} (time includes compilation), and where there are several chunks
+    "first_chunk_s" (with compilation) and "rows_per_s" ((puzzle, start) rows per second over
+    the others).
   """
   if not num_starts or min(num_starts) < 1:
     raise ValueError(f"num_starts={tuple(num_starts)}; expected positive numbers of starts K.")
@@ -284,9 +276,11 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
   preds, scores = run_starts(model, puzzles, key=key, steps=steps, num_starts=k_max,
                              vote_types=vote_types, chunk=chunk, mesh=mesh, chunk_times=times)
   elapsed = time.perf_counter() - start
-  # correct[i, k]: start k of puzzle i is right on every blank cell (SPEC §6.2).
+  # correct[i, k]: start k of puzzle i is right on every blank cell (docs/evaluation.md#sudoku).
   correct = np.all((preds == solutions[:, None]) | (puzzles[:, None] != 0), axis=(2, 3))
-  out = {"acc/K=1": float(correct[:, 0].mean())}
+  blank = puzzles == 0
+  out = {"acc/K=1": float(correct[:, 0].mean()),
+         "cell_acc/K=1": float(((preds[:, 0] == solutions) & blank).sum() / max(blank.sum(), 1))}
   for k in sorted(set(num_starts)):
     out[f"oracle/K={k}"] = float(correct[:, :k].any(axis=1).mean())
     for v in vote_types:
@@ -302,93 +296,58 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
 
 
 # ---------------------------------------------------------------------------------------------
-# Exported weights: npz + config.json + SHA256SUMS
+# The Sudoku evaluator of the trainer and of experiments.evaluate
 # ---------------------------------------------------------------------------------------------
 
 
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
+class Evaluator:
+  """Board accuracy of a Sudoku model on the test sets of an experiment config (`config.eval`).
 
+  Full (experiments.evaluate): every set in `eval.sets`, its first `eval.num_puzzles` boards, at
+  T = `eval.steps`, voting over every K in `eval.num_starts` with every score in
+  `eval.vote_types`; `run` returns {set: `evaluate_voting`'s dict}.
 
-def export_weights(model: nnx.Module, config: Mapping[str, Any], folder: str) -> None:
-  """Writes `model`'s state (e.g. the EMA weights) and its model config to `folder`.
+  Periodic (the trainer, every `train.eval_every` steps): the first set, its first
+  `eval.train_eval_puzzles` boards, one start (K = 1) at the training T and at `eval.steps`;
+  `run` returns {"eval/board_acc_T{T}": accuracy}.
 
-  Args:
-    model: the model to export.
-    config: the model config that rebuilds it with `build_model` ("name" + keyword arguments).
-    folder: created if missing; weights.npz, config.json and SHA256SUMS are overwritten.
+  Boards are read once, on the first `run`; compiled forward passes are cached per architecture.
   """
-  os.makedirs(folder, exist_ok=True)
-  arrays = {"/".join(map(str, path)): np.asarray(var[...])
-            for path, var in nnx.to_flat_state(nnx.state(model))}
-  np.savez(os.path.join(folder, WEIGHTS_FILE), **arrays)
-  with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-    json.dump(dict(config), f, indent=2, sort_keys=True)
-    f.write("\n")
-  sums = "".join(f"{_sha256(os.path.join(folder, name))}  {name}\n"
-                 for name in (WEIGHTS_FILE, CONFIG_FILE))
-  with open(os.path.join(folder, SUMS_FILE), "w") as f:
-    f.write(sums)
 
+  def __init__(self, config, *, periodic: bool = False):
+    e = config.eval
+    self.periodic = periodic
+    self.data_dir = config.data.get("data_dir")
+    self.chunk = int(e.chunk) or None  # None: as many rows as fit in memory
+    if periodic:
+      self.sets, self.num = tuple(e.sets[:1]), int(e.train_eval_puzzles)
+      self.steps = tuple(sorted({int(config.model.steps), int(e.steps)}))
+      self.num_starts, self.vote_types = (1,), ("confidence",)
+    else:
+      self.sets, self.num, self.steps = tuple(e.sets), int(e.num_puzzles), (int(e.steps),)
+      self.num_starts, self.vote_types = tuple(e.num_starts), tuple(e.vote_types)
+    self._boards: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-def verify_checksums(folder: str) -> None:
-  """Checks weights.npz and config.json of an exported folder against its SHA256SUMS.
+  def boards(self, spec: str) -> tuple[np.ndarray, np.ndarray]:
+    """(puzzles, solutions) of set `spec` ("name/config:split"), int [N, 9, 9]; read once."""
+    if spec not in self._boards:
+      rows = data.read_set(spec, self.num, data_dir=self.data_dir)
+      self._boards[spec] = rows["puzzle"], rows["solution"]
+    return self._boards[spec]
 
-  Raises:
-    FileNotFoundError: a file is missing.
-    ValueError: SHA256SUMS lacks a file, or a file's SHA-256 differs from the recorded one.
-  """
-  sums_path = os.path.join(folder, SUMS_FILE)
-  for name in (SUMS_FILE, WEIGHTS_FILE, CONFIG_FILE):
-    if not os.path.isfile(os.path.join(folder, name)):
-      raise FileNotFoundError(f"No {name} in {folder!r}; expected an exported checkpoint "
-                              f"({WEIGHTS_FILE}, {CONFIG_FILE}, {SUMS_FILE}) written by export_weights.")
-  with open(sums_path) as f:
-    recorded = {name.lstrip("*"): digest for digest, name in (line.split(maxsplit=1)
-                                                               for line in f.read().split("\n") if line)}
-  for name in (WEIGHTS_FILE, CONFIG_FILE):
-    if name not in recorded:
-      raise ValueError(f"{sums_path!r} has no entry for {name}; expected one per file. Export again.")
-    actual = _sha256(os.path.join(folder, name))
-    if actual != recorded[name]:
-      raise ValueError(f"SHA-256 mismatch for {os.path.join(folder, name)!r}: file has {actual}, "
-                       f"{SUMS_FILE} records {recorded[name]}. The file is corrupt or was modified; "
-                       "restore it (reinstall the package or export again). Refusing to load it.")
-
-
-def load_exported(folder: str) -> tuple[nnx.Module, dict[str, Any]]:
-  """Loads a folder written by `export_weights`, after checking its SHA-256 sums.
-
-  Returns:
-    (model in eval mode, model config).
-
-  Raises:
-    FileNotFoundError, ValueError: missing files, a checksum mismatch, or weights that do not fit
-      the config's model (missing/extra arrays or wrong shapes, each named).
-  """
-  verify_checksums(folder)
-  with open(os.path.join(folder, CONFIG_FILE)) as f:
-    config = json.load(f)
-  graphdef, abstract = nnx.split(nnx.eval_shape(lambda: models.from_config(config, rngs=nnx.Rngs(0))))
-  flat = nnx.to_flat_state(abstract)
-  with np.load(os.path.join(folder, WEIGHTS_FILE), allow_pickle=False) as z:
-    arrays = {name: z[name] for name in z.files}
-  expected = {"/".join(map(str, path)): var.get_value() for path, var in flat}  # ShapeDtypeStructs
-  if set(expected) != set(arrays):
-    raise ValueError(f"{folder!r}: weights do not match model {config['name']!r} built from "
-                     f"{CONFIG_FILE}: missing {sorted(set(expected) - set(arrays))}, unexpected "
-                     f"{sorted(set(arrays) - set(expected))}. Export the weights and config together.")
-  for name, spec in expected.items():
-    if arrays[name].shape != spec.shape:
-      raise ValueError(f"{folder!r}: array {name!r} has shape {arrays[name].shape}, the model built "
-                       f"from {CONFIG_FILE} expects {spec.shape}. Export weights and config together.")
-  state = nnx.from_flat_state(
-      [(path, var.replace(jnp.asarray(arrays[name], spec.dtype)))
-       for (path, var), (name, spec) in zip(flat, expected.items())])
-  model = nnx.merge(graphdef, state)
-  model.eval()
-  return model, config
+  def run(self, model: nnx.Module, key: jax.Array, *, workdir: str | None = None,
+          step: int | None = None) -> dict:
+    """Scores `model` (in eval mode); `workdir` and `step` are unused (no pictures)."""
+    del workdir, step
+    out = {}
+    for spec in self.sets:
+      puzzles, solutions = self.boards(spec)
+      for steps in self.steps:
+        res = evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
+                              num_starts=self.num_starts, vote_types=self.vote_types,
+                              chunk=self.chunk)
+        if self.periodic:
+          out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
+        else:
+          out[spec] = res
+    return out

@@ -1,5 +1,7 @@
-"""Non-oscillatory baselines: the object ViT/ItrSA (SPEC §4.2) and the Sudoku ItrSA/Transformer
-(SPEC §4.5). "ItrSA" = the attention sub-layer of each block repeated T times with tied weights;
+"""Non-oscillatory baselines: the object ViT/ItrSA (docs/models.md#object-baselines) and the Sudoku
+ItrSA/Transformer
+(docs/models.md#sudoku-baselines). "ItrSA" = the attention sub-layer of each block repeated T times
+with tied weights;
 T = 1 gives a plain Transformer/ViT."""
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ class Block(nnx.Module):
   def __init__(self, ch: int, *, heads: int, mlp_dim: int, rngs: nnx.Rngs, gta: bool = False,
                hw=None, attn_impl: str | None = None, dtype=None, param_dtype=jnp.float32):
     kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
-    self.ln1 = nnx.LayerNorm(ch, epsilon=1e-5, rngs=rngs)
+    self.ln1 = nnx.LayerNorm(ch, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
     self.attn = layers.Attention(ch, heads=heads, gta=gta, hw=hw, attn_impl=attn_impl, **kw)
-    self.ln2 = nnx.LayerNorm(ch, epsilon=1e-5, rngs=rngs)
+    self.ln2 = nnx.LayerNorm(ch, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
     self.mlp1 = layers.linear(ch, mlp_dim, **kw)
     self.mlp2 = layers.linear(mlp_dim, ch, **kw)
 
@@ -41,7 +43,7 @@ class ObjectViT(nnx.Module):
     self.pos_embed = nnx.Param(layers.posenc2d(ch, *grid)) if not gta else None
     self.blocks = nnx.List([Block(ch, heads=heads, mlp_dim=2 * ch, gta=gta, hw=grid,
                                   attn_impl=attn_impl, **kw) for _ in range(num_layers)])
-    self.norm = nnx.LayerNorm(ch, epsilon=1e-5, rngs=rngs)
+    self.norm = nnx.LayerNorm(ch, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
     self.head1 = layers.linear(ch, 4 * ch, **kw)
     self.head2 = layers.linear(4 * ch, ch, **kw)
 
@@ -72,7 +74,7 @@ class SudokuTransformer(nnx.Module):
     self.pos_embed = nnx.Param(layers.posenc2d(ch, 9, 9).reshape(81, ch))
     self.blocks = nnx.List([Block(ch, heads=heads, mlp_dim=2 * ch, attn_impl=attn_impl, **kw)
                             for _ in range(num_layers)])
-    self.norm = nnx.LayerNorm(ch, epsilon=1e-5, rngs=rngs)
+    self.norm = nnx.LayerNorm(ch, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
     self.out = layers.linear(ch, 9, **kw)
 
   def __call__(self, puzzle: jax.Array, *, key: jax.Array | None = None, steps: int | None = None,

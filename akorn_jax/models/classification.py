@@ -1,4 +1,4 @@
-"""CIFAR-10 AKOrN (SPEC §4.6): three Kuramoto stages with strided transitions.
+"""CIFAR-10 AKOrN (docs/models.md#cifar-akorn): three Kuramoto stages with strided transitions.
 
 Each stage couples its oscillators by a convolution (the reference's default, "AKOrN^conv") or by
 attention ("attn"); the paper's mixed variant "AKOrN^mix" is conv, conv, attn.
@@ -20,7 +20,7 @@ class ClassifierAKOrN(nnx.Module):
   """AKOrN image classifier.
 
   Stage l has ch·2^l channels on an (imsize/2^l)² grid; between stages ONE stride-2 convolution
-  is applied to both the oscillators x and the stimulus c (shared weights, SPEC §9.1 item 7).
+  is applied to both the oscillators x and the stimulus c (shared weights, docs/reference.md#quirks item 7).
   `connectivity` is one value or one per stage: "conv" (k x k convolution, k from `ksizes`) or
   "attn" (multi-head attention over the stage's grid, `heads` heads, GTA when `gta`). Readouts use
   BatchNorm, so call `model.train()` / `model.eval()` to switch between batch and running
@@ -61,7 +61,8 @@ class ClassifierAKOrN(nnx.Module):
         for c in chs])
     self.head = layers.linear(chs[-1], num_classes, **kw)
 
-  def __call__(self, images: jax.Array, *, key: jax.Array, ensemble: int = 1,
+  def __call__(self, images: jax.Array, *, key: jax.Array | None = None,
+               x_init: jax.Array | None = None, ensemble: int = 1,
                steps: Sequence[int] | int | None = None,
                return_states: bool = False) -> tuple[jax.Array, dict]:
     """Forward pass.
@@ -69,22 +70,29 @@ class ClassifierAKOrN(nnx.Module):
     Args:
       images: [B, H, W, 3] in [0, 1].
       key: PRNG key for the random initial oscillators.
+      x_init: [B, H, W, C] (the stem's output shape), the initial draw itself instead of key
+        (deterministic forward; not with ensemble > 1).
       ensemble: average the logits of this many forward passes with independent x_init.
       steps: override T per stage.
       return_states: also return the oscillator states per stage.
 
     Returns:
-      logits [B, classes] float32 and aux {"energies": per stage [T+1, B], "states"?}.
+      logits [B, classes] float32 and aux {"energies": per stage [T+1, B], "features": the
+      pooled final readout [B, C] the head sees, "states"?}.
     """
+    if ensemble > 1 and x_init is not None:
+      raise ValueError(f"x_init fixes one forward pass; it cannot be combined with ensemble="
+                       f"{ensemble}. Call the model once per initial state instead.")
     if ensemble > 1:
       outs = [self(images, key=k, steps=steps) for k in jax.random.split(key, ensemble)]
       return jnp.mean(jnp.stack([o[0] for o in outs]), axis=0), outs[0][1]
     steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
     c = self.stem((images - 0.5) / 0.5).astype(jnp.float32)
-    x = jax.random.normal(key, c.shape, jnp.float32)
+    x = layers.initial_state(key, x_init, c.shape)
     _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts, steps, gamma=self.gamma[...],
                                   return_states=return_states, transitions=self.transitions)
-    return self.head(jnp.mean(c, axis=(1, 2))).astype(jnp.float32), aux
+    aux["features"] = jnp.mean(c, axis=(1, 2))
+    return self.head(aux["features"]).astype(jnp.float32), aux
 
 
 class ViTClassifier(nnx.Module):

@@ -1,6 +1,8 @@
-"""Object-discovery AKOrN (SPEC §4.1): patchify -> L x [KLayer -> ReadOut] -> SimCLR projector.
+"""Object-discovery AKOrN (docs/models.md#object-akorn): patchify -> L x [KLayer -> ReadOut] ->
+SimCLR projector.
 
-The clustered feature for evaluation is the final readout c (SPEC §9.1 item 2), returned in
+The clustered feature for evaluation is the final readout c (docs/reference.md#quirks item 2),
+returned in
 `aux["features"]`.
 """
 
@@ -30,15 +32,15 @@ class ObjectAKOrN(nnx.Module):
   passes x through a learned 1x1 convolution (a linear map of x) between layers, so layer l > 1
   starts from a mixed copy of the previous state (no effect with one layer).
 
-  Note on the step size: with Ω disabled the reference steps with x + γ(x + P(y)), i.e. an effective
-  step γ/(1+γ) = 0.5 for its γ = 1 (SPEC §1.3). We step x + γP(y), so configs pass gamma=0.5 to get
-  the reference trajectory exactly (SPEC §10).
+  Step size: `gamma` is the reference's γ (1.0 in every object run). With Ω disabled the reference
+  steps with x + γ(x + P(y)), an effective step γ/(1+γ) = 0.5 for γ = 1 (docs/dynamics.md#step-size); the KLayer
+  applies that conversion itself, so turning Ω on in an ablation keeps γ's meaning.
   """
 
   def __init__(self, *, rngs: nnx.Rngs, n: int = 4, ch: int = 256, num_layers: int = 1,
                steps: int | Sequence[int] = 8, psize: int = 8, imsize: int = 128,
                connectivity: str | Sequence[str] = "attn", ksize: int = 1, heads: int = 8,
-               gta: bool = True, c_norm: str | None = "gn", gamma: float = 0.5,
+               gta: bool = True, c_norm: str | None = "gn", gamma: float = 1.0,
                use_omega: bool = False, init_omega: float = 0.01, global_omega: bool = False,
                learn_omega: bool = False, project: bool = True, maxpool: bool = True,
                readout: bool = True, x_map: bool = False,
@@ -51,7 +53,8 @@ class ObjectAKOrN(nnx.Module):
     grid = (imsize // psize, imsize // psize)
     kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
     self.patchify = layers.conv(3, ch, psize, stride=psize, padding=0, **kw)
-    # Without GTA the reference adds learnable sinusoidal maps to x_init and c (SPEC §3.4).
+    # Without GTA the reference adds learnable sinusoidal maps to x_init and c
+    # (docs/dynamics.md#positional-code).
     pe = layers.posenc2d(ch, *grid) if not gta else None
     self.pemb_x = nnx.Param(pe) if pe is not None else None
     self.pemb_c = nnx.Param(pe) if pe is not None else None
@@ -69,13 +72,16 @@ class ObjectAKOrN(nnx.Module):
     self.head1 = layers.linear(ch, 4 * ch, **kw)
     self.head2 = layers.linear(4 * ch, ch, **kw)
 
-  def __call__(self, images: jax.Array, *, key: jax.Array, steps: Sequence[int] | int | None = None,
+  def __call__(self, images: jax.Array, *, key: jax.Array | None = None,
+               x_init: jax.Array | None = None, steps: Sequence[int] | int | None = None,
                return_states: bool = False) -> tuple[jax.Array, dict]:
     """Forward pass.
 
     Args:
       images: [B, H, W, 3] in [0, 1].
       key: PRNG key for the random initial oscillators x_init ~ N(0, 1).
+      x_init: [B, h, w, C], the initial draw itself instead of key (deterministic forward); the
+        positional maps (no GTA) are added to it as to a random draw.
       steps: override T per layer (test-time extension).
       return_states: also return every oscillator state.
 
@@ -85,7 +91,7 @@ class ObjectAKOrN(nnx.Module):
     """
     steps = self.steps if steps is None else layers.as_tuple(steps, len(self.klayers), "steps")
     c = self.patchify((images - 0.5) / 0.5).astype(jnp.float32)  # [B, h, w, C]
-    x = jax.random.normal(key, c.shape, jnp.float32)
+    x = layers.initial_state(key, x_init, c.shape)
     if self.pemb_x is not None:
       x, c = x + self.pemb_x[...], c + self.pemb_c[...]
     x_init = x

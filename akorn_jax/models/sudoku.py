@@ -1,4 +1,4 @@
-"""Sudoku AKOrN (SPEC §4.4).
+"""Sudoku AKOrN (docs/models.md#sudoku-akorn).
 
 Boards enter as integer digits `[B, 9, 9]` (0 = blank, 1..9 given); the reference's one-hot input
 carries the same information. The stimulus is a learned digit embedding (blank has its own), given
@@ -42,25 +42,30 @@ class SudokuAKOrN(nnx.Module):
         for _ in range(num_layers)])
     self.out = layers.NormReLUConv(ch, 9, 1, **kw)
 
-  def __call__(self, puzzle: jax.Array, *, key: jax.Array, steps: int | None = None,
+  def __call__(self, puzzle: jax.Array, *, key: jax.Array | None = None,
+               x_init: jax.Array | None = None, steps: int | None = None,
                return_states: bool = False) -> tuple[jax.Array, dict]:
     """Forward pass.
 
     Args:
       puzzle: [B, 9, 9] int, 0 = blank, 1..9 = given digit.
       key: PRNG key for the blank cells' initial oscillators.
+      x_init: [B, 9, 9, C], the random draw itself instead of key (deterministic forward); as with
+        a key, only blank cells start from it, given cells start at their digit embedding.
       steps: T override (test-time extension, e.g. 128).
       return_states: also return the oscillator states.
 
     Returns:
       logits [B, 9, 9, 9] float32 (class k = digit k+1) and aux with "energies" (one [T+1, B] per
-      layer; the last layer's is used for energy voting) and optionally "states".
+      layer; the last layer's is used for energy voting), "features" (the final readout c before
+      the output head, [B, 9, 9, C]) and optionally "states".
     """
     steps = self.steps if steps is None else steps
     c = self.embed(puzzle.astype(jnp.int32)).astype(jnp.float32)  # [B, 9, 9, C]
     given = (puzzle > 0)[..., None]
-    x = jnp.where(given, c, jax.random.normal(key, c.shape, jnp.float32))
+    x = jnp.where(given, c, layers.initial_state(key, x_init, c.shape))
     _, c, aux = layers.run_layers(x, c, self.klayers, self.readouts,
                                   (steps,) * len(self.klayers), gamma=self.gamma[...],
                                   return_states=return_states)
+    aux["features"] = c
     return self.out(c).astype(jnp.float32), aux

@@ -299,6 +299,41 @@ def _args(abstract_state: Any) -> ocp.args.Composite:
                             data=ocp.args.JsonRestore())
 
 
+def restore_subtree(workdir: str, target: Any) -> tuple[int, Any]:
+  """(step, tree) of only the part of the state that `target` names, from the newest checkpoint
+  that verifies and restores. Read-only (see `Checkpointer`).
+
+  Args:
+    workdir: the run directory.
+    target: nested dicts of `jax.ShapeDtypeStruct`s (with shardings) along the saved state's
+      paths, e.g. {"ema": {"params": ..., "rest": ...}}; nothing else (optimiser state, data
+      position) is read.
+
+  Raises:
+    FileNotFoundError: when `workdir` holds no checkpoint.
+    CheckpointError: when none restores.
+  """
+  root = os.path.join(os.path.abspath(workdir), SUBDIR)
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, SUBDIR)}; train first or "
+                            "pass the workdir of a finished run.")
+  mngr = ocp.CheckpointManager(
+      root, options=ocp.CheckpointManagerOptions(create=False, read_only=True),
+      item_handlers={"state": ocp.PyTreeCheckpointHandler()})
+  args = ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+      partial_restore=True))
+  try:
+    found = _restore_newest(mngr, os.path.abspath(workdir), lambda _: args, move_aside=False)
+  finally:
+    mngr.close()
+  if found is None:
+    raise FileNotFoundError(f"No checkpoint in {os.path.join(workdir, SUBDIR)}; train first or "
+                            "pass the workdir of a finished run.")
+  step, out = found
+  return step, out.state
+
+
 class PreemptionFlag:
   """Set by SIGTERM (a scheduler's pre-emption notice); the loop polls it after each step, saves and
   exits 0. The previous handler comes back on `restore()`."""

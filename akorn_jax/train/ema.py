@@ -1,4 +1,5 @@
-"""Exponential moving average of the weights with the ema_pytorch 0.7 schedule (SPEC §5.1).
+"""Exponential moving average of the weights with the ema_pytorch 0.7 schedule
+(docs/training.md#ema).
 
 ema_pytorch keeps a counter s of previous `update()` calls and, after every optimiser step:
 

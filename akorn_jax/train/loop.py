@@ -1,13 +1,17 @@
-"""The one training loop of every task: `train_and_evaluate(config, workdir)`.
+"""The one training loop of every task: `train_and_evaluate(config, workdir, task=...)`.
 
-Read top to bottom: setup (mesh, optimiser, the jitted step), state (created sharded, or resumed
-from the workdir's latest checkpoint together with the data position), the loop (log, check for
-NaN, checkpoint, evaluate the EMA model, stop cleanly on SIGTERM) and the end.
+The loop knows no task: the caller (a driver) passes the `Task` (akorn_jax/train/task.py) that
+supplies the data, model, loss and evaluation. Read top to bottom: setup (mesh, optimiser, the
+jitted step), state (created sharded, or resumed from the workdir's latest checkpoint together with
+the data position), the loop (log, check for NaN, checkpoint, evaluate the EMA model, stop cleanly
+on SIGTERM) and the end.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +26,9 @@ from akorn_jax import compute
 from akorn_jax.data import pipeline
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import ema as ema_lib
+from akorn_jax.train import lock as lock_lib
 from akorn_jax.train import logging as log_lib
+from akorn_jax.train import restore
 from akorn_jax.train import sharding as shard_lib
 from akorn_jax.train import state as state_lib
 from akorn_jax.train.task import Task
@@ -43,6 +49,16 @@ class Setup:
   init_fn: Callable[[], state_lib.TrainState]  # jitted, returns the state already sharded
   abstract_state: state_lib.TrainState  # ShapeDtypeStructs with shardings, the restore target
   shardings: state_lib.TrainState
+
+
+def epochs_to_steps(config: ml_collections.ConfigDict, num_examples: int) -> int:
+  """config.train.epochs passes over `num_examples` in batches of config.data.batch_size (the
+  remainder of each pass is dropped, as our pipeline batches)."""
+  batches = num_examples // int(config.data.batch_size)
+  if batches < 1:
+    raise ValueError(f"The training split has {num_examples} examples, fewer than one batch of "
+                     f"{config.data.batch_size}; prepare the dataset or lower data.batch_size.")
+  return int(config.train.epochs) * batches
 
 
 def setup(config: ml_collections.ConfigDict, task: Task) -> Setup:
@@ -68,37 +84,6 @@ def ema_model(s: Setup, state: state_lib.TrainState) -> nnx.Module:
   model = nnx.merge(s.graphdef, state.ema["params"], state.ema["rest"])
   model.eval()
   return model
-
-
-def load_model(config: ml_collections.ConfigDict, workdir: str, *, task: Task | None = None,
-               ema: bool = True) -> tuple[nnx.Module, int]:
-  """(model in eval mode, step) from the latest checkpoint of `workdir`: the EMA model, or the
-  online one with `ema=False`."""
-  task = task or _default_task(config)
-  s = setup(config, task)
-  checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=0, max_to_keep=1)
-  step = checkpointer.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"No checkpoint under {workdir}; train first or pass a run's workdir.")
-  state, _ = checkpointer.restore(step, s.abstract_state)
-  checkpointer.close()
-  if ema:
-    return ema_model(s, state), step
-  model = nnx.merge(s.graphdef, state.params, state.rest)
-  model.eval()
-  return model, step
-
-
-def count_params(config: ml_collections.ConfigDict, *, task: Task | None = None) -> int:
-  """The number of trainable (`nnx.Param`) scalars of the task's model; nothing is allocated."""
-  task = task or _default_task(config)
-  model = nnx.eval_shape(lambda: task.build_model(config, nnx.Rngs(0)))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def _default_task(config: ml_collections.ConfigDict) -> Task:
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top  (the owner's registry)
-  return tasks.get_task(config)
 
 
 def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
@@ -141,27 +126,18 @@ def make_update_fn(config: ml_collections.ConfigDict, task: Task, s: Setup):
                  out_shardings=(s.shardings, shard_lib.replicated(s.mesh)))
 
 
-CONFIG_FILE = "config.json"
-
-
-def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Saves the run's config next to its checkpoints (evaluators and the Sudoku CLI read it)."""
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
-    os.replace(tmp, os.path.join(workdir, CONFIG_FILE))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       task: Task | None = None) -> dict[str, float]:
+                       task: Task,
+                       allow_model_change: bool = False) -> dict[str, float]:
   """Trains `task` under `config`, resuming from `workdir` when it holds a checkpoint.
 
   Args:
     config: the locked experiment config (keys: seed, data, optim, ema, train, checkpoint, mesh).
     workdir: run directory: checkpoints/, metrics.jsonl, tb/ and whatever the evaluator writes.
-    task: defaults to `akorn_jax.tasks.get_task(config)`.
+    task: what to train (data, model, loss, evaluation); drivers take it from
+      `akorn_jax.tasks.get_task(config)`. The trainer itself knows no task.
+    allow_model_change: resume although a `model.*` key differs from the config the run saved;
+      the change must keep every array's shape (e.g. `model.steps`), or no checkpoint restores.
 
   Returns:
     The metrics of the last step and of the final evaluation.
@@ -169,8 +145,61 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Raises:
     FloatingPointError: a logged or checkpointed step has a non-finite metric.
     SystemExit: code 0 after saving, when SIGTERM arrived.
+    lock.WorkdirLockedError: another trainer holds `workdir` (nothing was touched).
+    ConfigMismatchError: `workdir` holds a run of another model (nothing was touched).
+    checkpoint.CheckpointError: `workdir` has checkpoints but none restores (nothing was moved).
   """
-  task = task or _default_task(config)
+  # One trainer per workdir: taken before anything is written, released however this ends.
+  lock = lock_lib.WorkdirLock(workdir) if jax.process_index() == 0 else None
+  if lock is not None:
+    lock.acquire()
+  try:
+    return _train_and_evaluate(config, workdir, task, allow_model_change)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+class ConfigMismatchError(ValueError):
+  """A restart's config changes the model of the run in its workdir (named in the message)."""
+
+
+def _check_restart(config: ml_collections.ConfigDict, workdir: str, allow_model_change: bool):
+  """Compares `config` with the config saved by the run already in `workdir` (when it has
+  checkpoints): a changed `model.*` key is refused unless allowed; other changes are logged."""
+  path = os.path.join(workdir, restore.CONFIG_FILE)
+  if not (os.path.isfile(path) and os.path.isdir(os.path.join(workdir, ckpt_lib.SUBDIR))):
+    return
+
+  def flat(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+      out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+  with open(path, encoding="utf-8") as f:
+    saved = flat(json.load(f))
+  new = flat(json.loads(config.to_json_best_effort()))
+  changed = [f"{k}: {saved.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}"
+             for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)]
+  model = [c for c in changed if c.startswith("model.")]
+  if model and not allow_model_change:
+    raise ConfigMismatchError(
+        f"Workdir {workdir!r} holds a run of another model: {'; '.join(model)}. Its "
+        f"{restore.CONFIG_FILE} and checkpoints are left as they are. Resume with the run's own "
+        "config (--config=<workdir>/config.json), use another --workdir, or pass "
+        "--allow_model_change (Python: allow_model_change=True) for a change that keeps every "
+        "shape, such as model.steps.")
+  if changed:
+    logging.warning("Resuming %s with a changed config: %s", workdir, "; ".join(changed))
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, task: Task,
+                        allow_model_change: bool) -> dict[str, float]:
+  """`train_and_evaluate` once the workdir is locked."""
+  _check_restart(config, workdir, allow_model_change)
+  if config.train.get("epochs", 0) > 0:  # the step count follows the examples actually kept
+    config.train.num_steps = epochs_to_steps(config, len(task.source(config, "train")))
   num_steps = int(config.train.num_steps)
 
   # ----------------------------------------------------------------------------------------------
@@ -181,14 +210,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     raise ValueError(f"config.data.batch_size={config.data.batch_size} must divide by the "
                      f"{s.mesh.size} devices of the mesh; pick a multiple or set config.mesh.data.")
   update_fn = make_update_fn(config, task, s)
-  _write_config(config, workdir)
 
   # ----------------------------------------------------------------------------------------------
   # State: resume from the workdir's latest checkpoint, else initialise (already sharded).
   # ----------------------------------------------------------------------------------------------
   checkpointer = ckpt_lib.Checkpointer(workdir, every_steps=config.checkpoint.every_steps,
                                        max_to_keep=config.checkpoint.max_to_keep)
-  state, data_state = checkpointer.restore_or_init(s.init_fn, s.abstract_state)
+  try:
+    state, data_state = checkpointer.restore_or_init(s.init_fn, s.abstract_state)
+  except BaseException:
+    checkpointer.close()
+    raise
+  # Only now, after a successful restore or a fresh start: a failed restart keeps the run's config.
+  restore.write_config(config, workdir)
   step = int(_local(state.step))
   data_iter = pipeline.train_iterator(
       task.source(config, "train"), batch_size=config.data.batch_size, seed=config.seed,
@@ -204,8 +238,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if task.evaluate is None:
       return {}
     with writer.untimed():
-      out = task.evaluate(ema_model(s, state), config, workdir, step,
-                          jax.random.fold_in(jax.random.key(config.seed), step))
+      out = task.evaluate(ema_model(s, state),
+                          jax.random.fold_in(jax.random.key(config.seed), step),
+                          workdir=workdir, step=step)
     images = {k: v for k, v in out.items() if np.ndim(v) == 3}
     if config.train.log_images:
       writer.write_images(step, images)

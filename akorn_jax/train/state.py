@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from akorn_jax.train import tied_gta
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +30,7 @@ class TrainState:
     params: `nnx.Param` state of the online model.
     rest: every other variable of the online model.
     opt_state: optax state of `params`.
-    ema: {'params': ..., 'rest': ...}, the EMA model (SPEC §5.1).
+    ema: {'params': ..., 'rest': ...}, the EMA model (docs/training.md#ema).
     rng: typed PRNG key of the loop; step t uses `fold_in(rng, t)`.
   """
   step: jax.Array
@@ -58,13 +60,16 @@ def learning_rate(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Sch
 
 def make_optimizer(optim: ml_collections.ConfigDict,
                    num_steps: int) -> optax.GradientTransformation:
-  """Adam (AdamW when weight_decay > 0), optionally after global-norm clipping."""
+  """Adam (AdamW when weight_decay > 0), optionally after global-norm clipping; with
+  `optim.tie_gta` the GTA matrices move tied as in the reference (akorn_jax/train/tied_gta.py)."""
   lr = learning_rate(optim, num_steps)
   kw = dict(b1=optim.b1, b2=optim.b2, eps=optim.eps)
   tx = (optax.adamw(lr, weight_decay=optim.weight_decay, **kw) if optim.weight_decay > 0
         else optax.adam(lr, **kw))
   if optim.clip_norm is not None:
     tx = optax.chain(optax.clip_by_global_norm(optim.clip_norm), tx)
+  if optim.get("tie_gta", False):
+    tx = tied_gta.tie_gta(tx)
   return tx
 
 

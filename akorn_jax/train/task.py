@@ -1,5 +1,6 @@
-"""What a task hands the trainer: a model builder, a loss, a data source, optional augmentation and
-evaluation. `akorn_jax.tasks.get_task(config)` returns one per experiment."""
+"""The trainer's interface to a task: what a task hands the trainer (a model builder, a loss, a data
+source, optional augmentation and evaluation). `akorn_jax.tasks.get_task(config)` returns one per
+experiment; the trainer never looks further."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ class Task:
       of numpy arrays).
     prepare_batch: optional on-device transform (augmentation) of the raw batch inside the jitted
       step, (batch, key) -> batch.
-    evaluate: optional (model, config, workdir, step, key) -> dict, called on every process with
-      the EMA model in eval mode. Values are scalars, or uint8 [H, W, 3] images that are written
-      to TensorBoard when `config.train.log_images`.
+    evaluate: optional (model, key, *, workdir, step) -> dict, the periodic evaluation (for the
+      tasks of `akorn_jax.tasks`, the `run` of their evaluator in akorn_jax/evaluate/, built from
+      the config). Called on every process with the EMA model in eval mode, every
+      `config.train.eval_every` steps and at the end. Values are scalars, or uint8 [H, W, 3]
+      images that are written to TensorBoard when `config.train.log_images`.
   """
   name: str
   build_model: Callable[[ml_collections.ConfigDict, nnx.Rngs], nnx.Module]

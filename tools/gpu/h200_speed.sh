@@ -40,7 +40,7 @@ box() {  # box SECONDS CMD...: run CMD with at most SECONDS (and never past the 
 }
 bench() {  # bench OUTFILE ITEM [FLAGS...]
   local out=$1 item=$2; shift 2
-  box 150 $PY -m experiments.benchmark --suite=$item --scale=$SCALE --steps=$STEPS \
+  box ${BOX:-150} $PY -m experiments.benchmark --suite=$item --scale=$SCALE --steps=$STEPS \
     --warmup=$WARMUP "$@" >>"$OUT/$out" 2>>"$LOG"
   log "$item $* exited with $?"
 }
@@ -50,8 +50,8 @@ box 170 $PY tools/gpu/speed_checks.py voting --output="$OUT/voting.jsonl" --sets
   --steps=$VOTE_T >/dev/null 2>>"$LOG"; log "voting exited with $?"
 
 # --- 2. speed suite as users run it (auto dtype, the layers' attention) ---------------------------
-bench bench.jsonl sudoku_train --profile_dir="$OUT/prof/sudoku_train"
-bench bench.jsonl clevrtex_L1_train --profile_dir="$OUT/prof/clevrtex_L1_train"
+BOX=200 bench bench.jsonl sudoku_train --profile_dir="$OUT/prof/sudoku_train"
+BOX=200 bench bench.jsonl clevrtex_L1_train --profile_dir="$OUT/prof/clevrtex_L1_train"
 for item in sudoku_eval_T128 tetro_conv_train cifar_train clevrtex_L2_train; do
   bench bench.jsonl $item
 done

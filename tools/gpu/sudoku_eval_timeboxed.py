@@ -37,13 +37,15 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; every input is a --flag.")
   deadline = time.time() + _TIME_S.value
   import jax  # pylint: disable=g-import-not-at-top
-  from akorn_jax import tasks  # pylint: disable=g-import-not-at-top
+  from akorn_jax import data  # pylint: disable=g-import-not-at-top
   from akorn_jax.evaluate import sudoku as se  # pylint: disable=g-import-not-at-top
+  from akorn_jax.train import restore  # pylint: disable=g-import-not-at-top
 
-  model, _ = se.load_exported(_WEIGHTS.value)
+  model, _ = restore.load_exported(_WEIGHTS.value)
   device, chunk, max_puzzles = jax.devices()[0].device_kind, _CHUNK.value, _MAX_PUZZLES.value
-  sets = {cfg: tasks.sudoku_boards(f"sudoku_generated/{cfg}:test", max_puzzles)
-          for cfg in ("satnet_like", "hard")}
+  boards = {cfg: data.read_set(f"sudoku_generated/{cfg}:test", max_puzzles)
+            for cfg in ("satnet_like", "hard")}
+  sets = {cfg: (b["puzzle"], b["solution"]) for cfg, b in boards.items()}
 
   def stage(label, cfg, n, ks, steps=128, votes=VOTES):
     puzzles, solutions = sets[cfg]

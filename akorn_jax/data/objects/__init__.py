@@ -1,8 +1,10 @@
-"""Object-discovery datasets: offline generators and readers of the original releases (SPEC §7.1-§7.3).
+"""Object-discovery datasets: offline generators and readers of the original releases
+(docs/datasets.md#multi-object-datasets, docs/datasets.md#shapes).
 
 Every dataset yields examples `{"image": uint8 [H, W, 3], "mask": uint8 [H, W]}`. Mask values:
 0 = background, 1..K = object instance, and 255 = ignore where the source has overlapping objects
-(only `shapes`). Evaluation converts 255 to -1, the reference's ignore label (`eval_labels`).
+(only `shapes`). Evaluation converts 255 to -1, the reference's ignore label
+(`akorn_jax.imageops.ignore_to_minus_one`).
 
 Builders (all array_record, no TensorFlow; open them with `common.source` / `common.build`):
 
@@ -22,6 +24,6 @@ from akorn_jax.data.objects.generate import (SHAPES_SPLITS, SHAPES_TEMPLATES, TE
                                              TETROMINO_COLOURS, TETROMINOES, generate_dsprites,
                                              generate_shapes, generate_tetrominoes,
                                              tetromino_templates)
-from akorn_jax.data.objects.masks import IGNORE, eval_labels
 from akorn_jax.data.objects.readers import load_clevrtex, process_multi_object
 from akorn_jax.data.objects.tfrecord import masked_crc32c, parse_example, read_tfrecord
+from akorn_jax.imageops import IGNORE

@@ -77,17 +77,19 @@ class DspritesGenerated(_Generated):
 
 @dataclasses.dataclass
 class ShapesConfig(tfds.core.BuilderConfig):
-  """Split sizes of Shapes; each split is the first `size` images of its SPEC range."""
+  """Split sizes of Shapes; each split is the first `size` images of its range
+  (docs/datasets.md#shapes)."""
   train_size: int = 40_000
   val_size: int = 1_000
   test_size: int = 1_000
 
 
 class Shapes(tfds.core.GeneratorBasedBuilder):
-  """The Shapes dataset of SPEC §7.3 (see `generate_shapes`), 40x40, splits train/val/test."""
+  """The Shapes dataset of docs/datasets.md#shapes (see `generate_shapes`), 40x40, splits
+  train/val/test."""
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = [
-      ShapesConfig(name="full", description="40,000 train / 1,000 val / 1,000 test (SPEC §7.3)."),
+      ShapesConfig(name="full", description="40,000 train / 1,000 val / 1,000 test."),
       ShapesConfig(name="tiny", train_size=256, val_size=32, test_size=32, description="Tests, demos."),
   ]
 
@@ -107,7 +109,8 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
 
 @dataclasses.dataclass
 class MultiObjectConfig(tfds.core.BuilderConfig):
-  """One multi-object dataset: source file, geometry and split sizes (SPEC §7.1)."""
+  """One multi-object dataset: source file, geometry and split sizes
+  (docs/datasets.md#multi-object-datasets)."""
   file: str = ""
   source_size: tuple[int, int] = (35, 35)  # (H, W) of the TFRecord images
   crop: tuple[int, int, int, int] = (1, 33, 1, 33)  # rows [r0, r1), cols [c0, c1)
@@ -123,14 +126,15 @@ _GCS = "gs://multi-object-datasets"
 
 
 class MultiObject(tfds.core.GeneratorBasedBuilder):
-  """DeepMind multi-object datasets converted as in SPEC §7.1; splits eval, test, val, train.
+  """DeepMind multi-object datasets converted as in docs/datasets.md#multi-object-datasets; splits
+  eval, test, val, train.
 
   The user copies the TFRecord file into the manual dir. Pixel label = index of the last mask slot
   equal to 255 (slot 0 = background). Records are taken in file order after the CLEVR6 filter: the
   first `eval_size` -> eval, the next `test_size` -> test, then val, then up to `train_size` -> train.
-  CLEVR6 resizes image and labels with PyTorch's legacy nearest rule (source index floor(i * 192/128))
-  and drops a record when its cropped labels exceed 6 (the filter is applied before the resize, an
-  assumption: the SPEC does not say which).
+  CLEVR6, as the reference's conversion: crop, drop the record when its cropped labels exceed 6,
+  then resize image and labels with nearest by the pixel-centre rule (source index
+  floor((i + 1/2) · 192/128)); filter before resize.
   """
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = [
@@ -190,7 +194,8 @@ class ClevrtexConfig(tfds.core.BuilderConfig):
 
 
 class Clevrtex(tfds.core.GeneratorBasedBuilder):
-  """CLEVRTex at 128x128 (SPEC §7.2): centre square crop of side int(0.8 min(H, W)), then resize.
+  """CLEVRTex at 128x128 (docs/datasets.md#clevrtex): centre square crop of side int(0.8 min(H, W)),
+  then resize.
 
   The image is resized bilinearly with PIL, the flat mask (0 = background, 1..10 objects) with nearest.
   `outd` has one split `test` (the whole set); `camo` has `test` = the first 10% of the sorted ids.

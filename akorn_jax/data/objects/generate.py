@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from akorn_jax.data.objects.masks import IGNORE
+from akorn_jax import imageops
+from akorn_jax.imageops import IGNORE
 
 # ------------------------------------------------------------------------------------------------
 # Tetrominoes
@@ -67,7 +68,8 @@ def _paste(templates: np.ndarray, which: np.ndarray, top: np.ndarray, left: np.n
 def generate_tetrominoes(n: int, seed: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
   """Tetrominoes stand-in: three non-overlapping coloured tetrominoes on black, 32x32.
 
-  Drawn on a 35x35 canvas like DeepMind's set, then cropped to rows/cols 1:33 as in SPEC §7.1. Pieces
+  Drawn on a 35x35 canvas like DeepMind's set, then cropped to rows/cols 1:33 as in
+  docs/datasets.md#multi-object-datasets. Pieces
   are made of 5x5-pixel blocks, placed at any pixel offset that keeps them inside the crop; placements
   that overlap are redrawn for the whole image.
 
@@ -132,7 +134,7 @@ def generate_dsprites(n: int, seed: int | Sequence[int], size: int = 64,
   centre = rng.uniform(0.15, 0.85, size=(n, max_sprites, 2)) * size
   hsv = np.stack([rng.random((n, max_sprites)), rng.uniform(0.6, 1, (n, max_sprites)),
                   rng.uniform(0.6, 1, (n, max_sprites))], -1)
-  colours = np.round(255 * _hsv_to_rgb_np(hsv)).astype(np.uint8)  # [n, S, 3]
+  colours = np.round(255 * imageops.hsv_to_rgb(hsv)).astype(np.uint8)  # [n, S, 3]
   grey = rng.integers(0, 256, size=n).astype(np.uint8)
 
   images = np.broadcast_to(grey[:, None, None, None], (n, size, size, 3)).copy()
@@ -168,17 +170,12 @@ _SPRITE_TESTS = (  # square, ellipse, heart in the sprite frame (u, v)
 )
 
 
-def _hsv_to_rgb_np(hsv: np.ndarray) -> np.ndarray:
-  h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-  k = (np.array([5.0, 3.0, 1.0]) + 6 * h[..., None]) % 6
-  return v[..., None] - (v * s)[..., None] * np.clip(np.minimum(k, 4 - k), 0, 1)
-
-
 # ------------------------------------------------------------------------------------------------
-# Shapes (SPEC §7.3)
+# Shapes (docs/datasets.md#shapes)
 # ------------------------------------------------------------------------------------------------
 
-# The four 18x18 outline templates of SPEC §7.3 (triangle, square, circle, diamond), side by side.
+# The four 18x18 outline templates of docs/datasets.md#shapes (triangle, square, circle, diamond),
+# side by side.
 _SHAPES_ART = """
 .................. .................. .................. ..................
 .................. .................. .................. ..................
@@ -206,11 +203,12 @@ SHAPES_SPLITS = {"train": 0, "val": 40_000, "test": 41_000}  # first index of ea
 
 
 def generate_shapes(n: int, seed: int = 1234, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """Images `start .. start+n-1` of the Shapes stream of SPEC §7.3.
+  """Images `start .. start+n-1` of the Shapes stream of docs/datasets.md#shapes.
 
   One Python `random.Random(seed)` stream drives all images in the order of the reference generator:
   background `uniform(0.1, 0.6)`, count `randint(2, 4)`, then per shape class `randint(1, 4)`, row
-  `randint(0, 22)`, column `randint(0, 22)` [call order assumed from the SPEC's description]. Images
+  `randint(0, 22)`, column `randint(0, 22)` [call order assumed from the reference's description].
+  Images
   before `start` are drawn but not rendered, so splits are index ranges of one stream
   (`SHAPES_SPLITS`). Template pixels set the image to 1.0; a pixel covered by a second shape becomes
   ignore (255) for good. The float grey image is quantised to uint8 and repeated to RGB.

@@ -13,7 +13,8 @@ works.
 
 Boards are int8 arrays `[..., 9, 9]` with 0 = blank and 1..9 = digit (see `boards`).
 
-Datasets (SPEC §7.5; each example is `{"puzzle": int8 [9, 9], "solution": int8 [9, 9]}`):
+Datasets (docs/datasets.md#sudoku; each example is `{"puzzle": int8 [9, 9], "solution": int8 [9,
+9]}`):
 
 * `sudoku_generated` — puzzles made by our own generator and shipped as package data
   (`akorn_jax/assets/sudoku_*.npz`, rebuilt with `python -m akorn_jax.data.sudoku --regenerate`),
@@ -29,6 +30,14 @@ Datasets (SPEC §7.5; each example is `{"puzzle": int8 [9, 9], "solution": int8 
     21: 1, 22: 22, 23: 145, 24: 315, 25: 341, 26: 253, 27: 133, 28: 105, 29: 122, 30: 101,
     31: 122, 32: 109, 33: 129, 34: 102.
   - `tiny`: 256 train / 64 test, the first boards of `satnet_like`'s splits (tests, demo).
+  - `band_le22`, `band_23_26`, `band_27_34`: held-apart test sets (test split only) of 50, 500
+    and 500 boards with exactly 20-22, 23-26 and 27-34 givens (seeds 3, 4, 5; no training set
+    uses them): band_le22 made with `generate.LOW_FAST`, band_23_26 with `LOW`, band_27_34 by
+    greedy removal.
+  - `mixed`: the solver's training set, 10,000 boards with target givens uniform in 20..42 (seed
+    2), generated when the config is prepared (on all CPU cores; not shipped, see
+    `generate.MIXED`); its test split is the three bands. `mixed_tiny`: 256 boards of the same
+    stream by greedy removal only (fast; 22+ givens) and 16 boards per band, for tests.
 
 * `sudoku_satnet` — the SATNet set (train = boards 0..8,999, test = 9,000..9,999). We never
   unpickle the original `features.pt` / `labels.pt`; convert them once, where PyTorch is installed,
@@ -47,17 +56,18 @@ from akorn_jax.data.sudoku.boards import (EXAMPLE_PUZZLE, board_string, format_b
                                           is_valid_solution, parse_puzzle, solution_consistent,
                                           to_one_hot, validate_puzzle)
 from akorn_jax.data.sudoku.builders import SATNET_SPLITS, SudokuGenerated, SudokuRrn, SudokuSatnet
-from akorn_jax.data.sudoku.generate import (GENERATED_SETS, GENERATOR_VERSION, asset_path, generate,
-                                            load_generated, regenerate)
+from akorn_jax.data.sudoku.generate import (BANDS, GENERATED_SETS, GENERATOR_VERSION, GREEDY, LOW,
+                                            LOW_FAST, MIXED, Method, asset_path, generate,
+                                            generate_set, load_generated, regenerate)
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
 from akorn_jax.data.sudoku.solver import SearchBudgetExceeded, solve
 
 __all__ = [
-    "EXAMPLE_PUZZLE", "GENERATED_SETS", "GENERATOR_VERSION", "RRN_SPLITS", "SATNET_CONVERT_COMMAND",
-    "SATNET_FILE", "SATNET_SPLITS", "SearchBudgetExceeded", "SudokuGenerated", "SudokuRrn",
-    "SudokuSatnet", "asset_path",
-    "board_string", "format_board", "from_one_hot", "generate", "is_valid_solution",
-    "load_generated", "parse_puzzle", "read_rrn_csv", "read_satnet", "regenerate",
-    "solution_consistent", "solve", "to_one_hot", "validate_puzzle",
+    "BANDS", "EXAMPLE_PUZZLE", "GENERATED_SETS", "GENERATOR_VERSION", "GREEDY", "LOW", "LOW_FAST",
+    "MIXED", "Method", "RRN_SPLITS", "SATNET_CONVERT_COMMAND", "SATNET_FILE", "SATNET_SPLITS",
+    "SearchBudgetExceeded", "SudokuGenerated", "SudokuRrn", "SudokuSatnet", "asset_path",
+    "board_string", "format_board", "from_one_hot", "generate", "generate_set",
+    "is_valid_solution", "load_generated", "parse_puzzle", "read_rrn_csv", "read_satnet",
+    "regenerate", "solution_consistent", "solve", "to_one_hot", "validate_puzzle",
 ]

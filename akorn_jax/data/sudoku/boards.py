@@ -1,7 +1,8 @@
 """Sudoku boards: parse, format, validate, check solutions, and the one-hot form models see.
 
 Boards are int8 arrays `[..., 9, 9]` with 0 = blank and 1..9 = digit. Models see the one-hot form
-`[..., 9, 9, 9]` of SPEC §7.5 (class k <-> digit k+1, all-zero vector = blank), see `to_one_hot`.
+`[..., 9, 9, 9]` of docs/datasets.md#sudoku (class k <-> digit k+1, all-zero vector = blank), see
+`to_one_hot`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ EXAMPLE_PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95.
 
 
 def to_one_hot(board: ArrayLike) -> jax.Array | np.ndarray:
-  """Digits -> one-hot (SPEC §7.5); numpy in, numpy out, jax in, jax out.
+  """Digits -> one-hot (docs/datasets.md#sudoku); numpy in, numpy out, jax in, jax out.
 
   Args:
     board: int `[..., 9, 9]`, 0 = blank, 1..9 = digit.

@@ -11,11 +11,12 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from akorn_jax.data.sudoku.generate import GENERATOR_VERSION, load_generated
+from akorn_jax.data.sudoku.generate import (BANDS, GENERATOR_VERSION, GREEDY, MIXED, generate_set,
+                                            load_generated)
 from akorn_jax.data.sudoku.readers import (RRN_SPLITS, SATNET_CONVERT_COMMAND, SATNET_FILE,
                                            read_rrn_csv, read_satnet)
 
-SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # SPEC §7.5
+SATNET_SPLITS = {"train": slice(0, 9000), "test": slice(9000, 10000)}  # docs/datasets.md#sudoku
 
 
 class _SudokuExamples:
@@ -38,7 +39,8 @@ class _SudokuExamples:
 
 
 class SudokuGenerated(_SudokuExamples, tfds.core.GeneratorBasedBuilder):
-  """Puzzles from akorn_jax's own generator, shipped with the package (unique solutions)."""
+  """Puzzles from akorn_jax's own generator (unique solutions): shipped with the package, except
+  the `mixed` training boards, which are generated when the config is prepared."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": f"Generator version {GENERATOR_VERSION}."}
@@ -46,6 +48,17 @@ class SudokuGenerated(_SudokuExamples, tfds.core.GeneratorBasedBuilder):
       tfds.core.BuilderConfig(name="satnet_like", description="9,000/1,000, givens 31..42."),
       tfds.core.BuilderConfig(name="hard", description="1,000/1,000, givens 21..34."),
       tfds.core.BuilderConfig(name="tiny", description="256/64 boards of satnet_like, for tests."),
+      tfds.core.BuilderConfig(
+          name="mixed", description="10,000 train boards, target givens 20..42, generated when "
+          "prepared (all CPU cores); test = the three bands."),
+      tfds.core.BuilderConfig(
+          name="mixed_tiny", description="256 train boards of the mixed stream by greedy removal "
+          "only (fast, so 22+ givens); test = 16 boards per band. For tests."),
+      tfds.core.BuilderConfig(name="band_le22", description="Test only: 50 boards, 20..22 givens."),
+      tfds.core.BuilderConfig(name="band_23_26",
+                              description="Test only: 500 boards, 23..26 givens."),
+      tfds.core.BuilderConfig(name="band_27_34",
+                              description="Test only: 500 boards, 27..34 givens."),
   ]
   # config -> (shipped set, number of train and test boards taken from its splits; None = all)
   _SOURCES = {"satnet_like": ("satnet_like", None, None), "hard": ("hard", None, None),
@@ -53,9 +66,19 @@ class SudokuGenerated(_SudokuExamples, tfds.core.GeneratorBasedBuilder):
   HOMEPAGE = None
 
   def _split_generators(self, dl_manager):
-    del dl_manager  # everything is in the package
-    name, num_train, num_test = self._SOURCES[self.builder_config.name]
-    data = load_generated(name)
+    del dl_manager  # everything is in the package or generated here
+    name = self.builder_config.name
+    if name in BANDS:
+      return {"test": self._generate_examples(*load_generated(name)["test"])}
+    if name in ("mixed", "mixed_tiny"):
+      tiny = name == "mixed_tiny"
+      spec = dict(MIXED, num_train=256, method=GREEDY) if tiny else MIXED
+      train = generate_set(spec, processes=1 if tiny else os.cpu_count() or 1, progress=not tiny)
+      bands = [load_generated(band)["test"] for band in BANDS]
+      test = [np.concatenate([b[i][:16 if tiny else None] for b in bands]) for i in (0, 1)]
+      return {"train": self._generate_examples(*train), "test": self._generate_examples(*test)}
+    source, num_train, num_test = self._SOURCES[name]
+    data = load_generated(source)
     return {"train": self._generate_examples(*(a[:num_train] for a in data["train"])),
             "test": self._generate_examples(*(a[:num_test] for a in data["test"]))}
 

@@ -43,7 +43,7 @@ def pgd_linf(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, key: jax
              eot: int = 1) -> jax.Array:
   """Projected gradient ascent on the CE loss in the L∞ ball (Madry et al. 2018).
 
-  Defaults are the reference's training-time check (SPEC §5.3): step eps/3, 20 iterations, no
+  Defaults are the reference's training-time check (docs/training.md#cifar-10): step eps/3, 20 iterations, no
   random start. Returns the last iterate, as the reference does.
 
   Args:
