@@ -60,7 +60,34 @@ def evaluate(config, workdir: str, *, robustness: bool = False, seed: int = 0,
   out.update({k: v for k, v in res.items() if k not in images})
   if images:
     out["pictures"] = os.path.join(workdir, "pictures")
+  plots = write_plots(out, os.path.join(workdir, "pictures"))
+  if plots:
+    out["plots"] = plots
   return out
+
+
+def write_plots(result: dict, folder: str) -> list[str]:
+  """PNG plots beside the JSON, for the parts of `result` that have one: accuracy vs K per vote
+  (each Sudoku set), accuracy vs eps, and ECE per corruption and severity (ours, CIFAR-10-C).
+  Returns the paths written."""
+  from akorn_jax.evaluate import plots  # pylint: disable=g-import-not-at-top
+  todo = []
+  for name, value in result.items():
+    if isinstance(value, dict) and any(str(k).startswith("acc/K=") for k in value):
+      todo.append((plots.plot_voting, value, "voting_" + name.replace("/", "_").replace(":", "_"),
+                   name))
+  if isinstance(result.get("accuracy_vs_eps"), dict):
+    todo.append((plots.plot_accuracy_vs_eps, result["accuracy_vs_eps"], "accuracy_vs_eps", ""))
+  for name in ("calibration", "cifar10_c"):
+    if isinstance(result.get(name), dict):
+      todo.append((plots.plot_ece, result[name], f"ece_{name}", name))
+  if todo:
+    os.makedirs(folder, exist_ok=True)
+  paths = []
+  for plot, value, stem, title in todo:
+    paths.append(os.path.join(folder, stem + ".png"))
+    plot(value, paths[-1], title=title)
+  return paths
 
 
 def _jsonable(obj):

@@ -49,6 +49,8 @@ def test_sudoku_end_to_end(tmp_path):
   assert out["step"] == 3 and res["num_puzzles"] == 6
   for key in ("acc/K=1/last", "acc/K=2/sum", "acc/K=2/final", "acc/K=2/confidence", "oracle/K=2"):
     assert 0.0 <= res[key] <= 1.0
+  assert [os.path.basename(p) for p in out["plots"]] == ["voting_sudoku_generated_tiny_test.png"]
+  assert all(os.path.getsize(p) > 0 for p in out["plots"])
 
 
 @pytest.mark.slow  # about 200 training steps: minutes on a 2-core CPU
@@ -105,6 +107,8 @@ def test_classification_end_to_end_on_mock_cifar(tmp_path):
   assert aa["settings"]["apgd_dlr"] == {"eps": c.eval.eps, "eot": 2, "steps": 2}
   assert "gaussian_noise" in out["calibration"]["corruptions"]
   assert os.path.exists(out["reliability_diagram"])
+  assert sorted(os.path.basename(p) for p in out["plots"]) == [
+      "accuracy_vs_eps.png", "ece_calibration.png"]  # CIFAR-10-C is not prepared here
 
 
 @pytest.mark.parametrize("bad", ["optim.lrr", "model.chh"])
