@@ -205,7 +205,7 @@ def test_load_refuses_tampered_or_mismatched_weights(tiny_model, tmp_path):
   ev.export_weights(tiny_model, config, folder)
   with open(os.path.join(folder, "config.json"), "w") as f:
     json.dump({**config, "ch": 32, "heads": 4}, f)
-  sums = "".join(f"{ev._sha256(os.path.join(folder, n))}  {n}\n" for n in ("weights.npz", "config.json"))
+  sums = "".join(f"{ev.ckpt_lib.sha256(os.path.join(folder, n))}  {n}\n" for n in ("weights.npz", "config.json"))
   with open(os.path.join(folder, "SHA256SUMS"), "w") as f:
     f.write(sums)
   with pytest.raises(ValueError, match="has shape"):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import hashlib
 import json
 import logging
 import os
@@ -43,6 +42,7 @@ from jax.typing import ArrayLike
 
 from akorn_jax import metrics
 from akorn_jax.evaluate import common
+from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax import models
 
 VOTE_TYPES = ("last", "sum", "final", "confidence")
@@ -308,14 +308,6 @@ def evaluate_voting(model: nnx.Module, puzzles: ArrayLike, solutions: ArrayLike,
 # ---------------------------------------------------------------------------------------------
 
 
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def export_weights(model: nnx.Module, config: Mapping[str, Any], folder: str) -> None:
   """Writes `model`'s state (e.g. the EMA weights) and its model config to `folder`.
 
@@ -331,7 +323,7 @@ def export_weights(model: nnx.Module, config: Mapping[str, Any], folder: str) ->
   with open(os.path.join(folder, CONFIG_FILE), "w") as f:
     json.dump(dict(config), f, indent=2, sort_keys=True)
     f.write("\n")
-  sums = "".join(f"{_sha256(os.path.join(folder, name))}  {name}\n"
+  sums = "".join(f"{ckpt_lib.sha256(os.path.join(folder, name))}  {name}\n"
                  for name in (WEIGHTS_FILE, CONFIG_FILE))
   with open(os.path.join(folder, SUMS_FILE), "w") as f:
     f.write(sums)
@@ -355,7 +347,7 @@ def verify_checksums(folder: str) -> None:
   for name in (WEIGHTS_FILE, CONFIG_FILE):
     if name not in recorded:
       raise ValueError(f"{sums_path!r} has no entry for {name}; expected one per file. Export again.")
-    actual = _sha256(os.path.join(folder, name))
+    actual = ckpt_lib.sha256(os.path.join(folder, name))
     if actual != recorded[name]:
       raise ValueError(f"SHA-256 mismatch for {os.path.join(folder, name)!r}: file has {actual}, "
                        f"{SUMS_FILE} records {recorded[name]}. The file is corrupt or was modified; "
