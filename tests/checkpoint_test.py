@@ -75,8 +75,10 @@ def test_sigkill_and_restart_continues_the_same_trajectory(tmp_path):
   ma, mb = toy.read_metrics(killed), toy.read_metrics(straight)
   assert [m["step"] for m in ma] == [m["step"] for m in mb]
   for x, y in zip(ma, mb):
-    assert x.keys() == y.keys()
-    np.testing.assert_allclose([x[k] for k in x], [y[k] for k in x], rtol=1e-6)
+    # Rates (steps/s, examples/s, MFU) are wall-clock, and absent right after a (re)start.
+    same = sorted(k for k in x if not (k.endswith("per_s") or k == "mfu"))
+    assert same == sorted(k for k in y if not (k.endswith("per_s") or k == "mfu"))
+    np.testing.assert_allclose([x[k] for k in same], [y[k] for k in same], rtol=1e-6)
   assert sorted(int(d) for d in os.listdir(os.path.join(killed, ckpt_lib.SUBDIR))) == [6, 8, 10]
 
 

@@ -33,6 +33,7 @@ def test_no_script_installs_wheels_but_env_sh():
     assert "pip install" not in text and 'source "$(dirname "$0")/env.sh"' in text, script
 
 
+@pytest.mark.slow  # loads the tool's absl flags in-process: they clash with experiments.benchmark's
 def test_sudoku_sweep_shipped_model_solves_most_in_distribution_boards():
   sweep = _load("tools/sudoku_sweep.py").sweep
   recs = list(sweep(None, ["sudoku_generated/satnet_like:test"], 8, (1, 16), (1, 2),

@@ -52,7 +52,8 @@ class CheckpointError(ValueError):
 # ------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: str) -> str:
+def sha256(path: str) -> str:
+  """Hex SHA-256 of the file at `path` (read in 1 MiB blocks); also signs exported weights."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
@@ -74,7 +75,7 @@ def _files(step_dir: str) -> list[str]:
 
 def write_checksums(step_dir: str) -> None:
   """Writes `step_dir/SHA256SUMS` (atomically) over every file of the finished step."""
-  lines = "".join(f"{_sha256(os.path.join(step_dir, rel))}  {rel}\n" for rel in _files(step_dir))
+  lines = "".join(f"{sha256(os.path.join(step_dir, rel))}  {rel}\n" for rel in _files(step_dir))
   tmp = os.path.join(step_dir, SUMS_FILE + ".tmp")
   with open(tmp, "w", encoding="utf-8") as f:
     f.write(lines)
@@ -113,7 +114,7 @@ def verify_checksums(step_dir: str) -> bool:
       raise ValueError(f"file {rel} is missing (listed in {SUMS_FILE})")
     if rel not in recorded:
       raise ValueError(f"file {rel} is not listed in {SUMS_FILE} (added after the save)")
-    actual = _sha256(os.path.join(step_dir, rel))
+    actual = sha256(os.path.join(step_dir, rel))
     if actual != recorded[rel]:
       raise ValueError(f"SHA-256 mismatch for {rel}: {actual}, recorded {recorded[rel]}")
   return True
