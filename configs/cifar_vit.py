@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   c = cifar_akorn.get_config(arg)
   c.model = dict(name="vit_classifier", ch=16 if tiny else 256, num_layers=1 if tiny else 6,
                  heads=2 if tiny else 8, psize=4, imsize=32, mlp_ratio=2, num_classes=10,
-                 attn_impl="", dtype="float32")
+                 attn_impl="", dtype="auto")
   # Deterministic model: the EOT variants and AutoAttack's rand version would repeat the same
   # gradient; the reference-style attacks and AutoAttack standard remain.
   c.eval.eot = 1
