@@ -23,7 +23,9 @@ built from `akorn_jax.evaluate.robustness` (attacks) and `akorn_jax.evaluate.cal
 
 Every pass over images goes through `Evaluator._probs` (one batch loop), except the attacks, which
 batch themselves. The model is called as `model(images, key=key)` (plus `ensemble=` when
-`eval.ensemble` > 1); its key draws the random initial oscillators.
+`eval.ensemble` > 1); its key draws the random initial oscillators. Every pass splits its batch over
+the devices of the evaluator's mesh (default: all; evaluate/common.py) with the weights replicated,
+and gives the numbers of one device.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ class Evaluator:
   module docstring). The trainer (`periodic=True`) runs clean accuracy only.
   """
 
-  def __init__(self, config, *, periodic: bool = False, robustness: bool = False):
+  def __init__(self, config, *, periodic: bool = False, robustness: bool = False,
+               mesh: jax.sharding.Mesh | None = None):
+    """`mesh`: the devices every batch is split over (default: all, chosen at `run`)."""
     if periodic and robustness:
       raise ValueError("The robustness suite is not a periodic evaluation; run it with "
                        "experiments.evaluate --robustness.")
@@ -75,7 +79,7 @@ class Evaluator:
     self.data_config = config.data
     self.batch_size, self.num_images = int(config.data.eval_batch_size), int(e.num_images)
     self.ensemble = int(e.ensemble)
-    self.robustness = robustness
+    self.robustness, self._mesh = robustness, mesh
     if robustness:
       for label in (*e.attacks, e.sweep_attack):
         attacks_lib.parse_attack(label)  # a clear error naming a bad label, before any work
@@ -94,15 +98,30 @@ class Evaluator:
   # The one batch loop
   # ---------------------------------------------------------------------------------------------
 
+  @property
+  def mesh(self) -> jax.sharding.Mesh:
+    """The devices every batch is split over."""
+    return self._mesh or eval_common.default_mesh()
+
+  def _probs_fn(self, model: nnx.Module):
+    """`probs_fn(images, key) -> probs` (calibration.ProbsFn) with the weights on every device."""
+    graphdef, state = nnx.split(model)
+    return functools.partial(_jit_probs(graphdef, self.ensemble),
+                             eval_common.replicate(state, self.mesh))
+
   def _probs(self, model: nnx.Module, source, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
     """(softmax probabilities [N, K], labels [N]) of the first `num_images` examples of
-    `source` (uint8 images); batch i draws its random start from fold_in(key, i)."""
-    graphdef, state = nnx.split(model)
-    probs_fn = _jit_probs(graphdef, self.ensemble)
+    `source` (uint8 images); batch i draws its random start from fold_in(key, i).
+
+    Each batch is split over the mesh (the last one padded); row r draws the same start whatever
+    the padding, so the probabilities do not depend on the device count.
+    """
+    probs_fn = self._probs_fn(model)
     probs, labels = [], []
     for i, batch in enumerate(pipeline.eval_batches(source, self.batch_size, self.num_images)):
       images = imageops.to_float(batch["image"])
-      probs.append(np.asarray(probs_fn(state, images, jax.random.fold_in(key, i))))
+      probs.append(eval_common.sharded_call(probs_fn, images, jax.random.fold_in(key, i),
+                                            batch_argnums=(0,), mesh=self.mesh))
       labels.append(np.asarray(batch["label"]))
     return np.concatenate(probs).astype(np.float64), np.concatenate(labels)
 
@@ -126,27 +145,26 @@ class Evaluator:
     labels = rows["label"].astype(np.int32)
     graphdef, state = nnx.split(model)
     logits_fn = jax.tree_util.Partial(_logits_fn(graphdef, self.ensemble), state)
+    mesh = self.mesh
     out["robust"] = attacks_lib.robust_accuracy(
         logits_fn, images, labels, jax.random.fold_in(key, 1), attacks=self.attacks,
-        eps=self.eps, eot=self.eot)
+        eps=self.eps, eot=self.eot, mesh=mesh)
     for i, version in enumerate(self.autoattack):
       names = {name for name, _ in attacks_lib.PROTOCOLS[version]}
       out[f"autoattack_{version}"] = attacks_lib.autoattack(
           logits_fn, images, labels, jax.random.fold_in(jax.random.fold_in(key, 6), i),
           version=version, eps=self.eps,
-          overrides={k: v for k, v in self.autoattack_overrides.items() if k in names})
+          overrides={k: v for k, v in self.autoattack_overrides.items() if k in names}, mesh=mesh)
     out["accuracy_vs_eps"] = attacks_lib.accuracy_vs_eps(
         logits_fn, images, labels, jax.random.fold_in(key, 2), eps_values=self.eps_sweep,
-        attack=self.sweep_attack, eot=self.eot)
-    # The corruption passes split each batch over all devices: the weights go to every one.
-    probs_fn = functools.partial(_jit_probs(graphdef, self.ensemble),
-                                 eval_common.replicate(state, eval_common.default_mesh()))
+        attack=self.sweep_attack, eot=self.eot, mesh=mesh)
+    probs_fn = self._probs_fn(model)
     corruptions, skipped = self._available_corruptions()
     if skipped:
       out["skipped_corruptions"] = skipped
     out["calibration"] = calibration.calibration_report(
         probs_fn, images, labels, jax.random.fold_in(key, 3), corruptions=corruptions,
-        severities=self.severities)
+        severities=self.severities, mesh=mesh)
     out["cifar10_c"] = self._cifar10_c(model, jax.random.fold_in(key, 5))
     os.makedirs(os.path.join(workdir, "pictures"), exist_ok=True)
     out["reliability_diagram"] = calibration.reliability_diagram(
@@ -168,13 +186,10 @@ class Evaluator:
   def _cifar10_c(self, model: nnx.Module, key: jax.Array) -> dict | str:
     """Accuracy and ECE on the real CIFAR-10-C, every corruption at our severities (the report
     format of `calibration.cifar10_c_report`); or "not prepared: ..." when it is not on disk."""
-    graphdef, state = nnx.split(model)
-    probs_fn = functools.partial(_jit_probs(graphdef, self.ensemble),
-                                 eval_common.replicate(state, eval_common.default_mesh()))
     try:
       return calibration.cifar10_c_report(
-          probs_fn, key, severities=self.severities, num_images=self.num_images,
-          data_dir=self.data_config.get("data_dir"), chunk_size=self.batch_size)
+          self._probs_fn(model), key, severities=self.severities, num_images=self.num_images,
+          data_dir=self.data_config.get("data_dir"), chunk_size=self.batch_size, mesh=self.mesh)
     except common.DatasetNotPreparedError as e:
       return f"not prepared: {e}"
 

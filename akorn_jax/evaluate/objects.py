@@ -4,10 +4,13 @@ objects `Evaluator`.
 Pipeline per image: features (the last readout c) -> optional up-tiling ("saccade") -> L2 norm over
 channels -> per-image PCA -> average-linkage agglomerative clustering -> nearest upsample of the
 label map -> FG-ARI and MBO against the ground-truth mask. The model runs on the accelerator; the
-resize, clustering and metrics run on the host in numpy/scipy.
+resize, clustering and metrics run on the host in numpy/scipy. Every batch of images (and every
+up-tiling crop) is split over the devices of a mesh (default: all; evaluate/common.py) with the
+weights replicated, the last batch padded; the features do not depend on the device count.
 """
 
 from collections.abc import Callable, Iterable, Mapping
+import functools
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 import os
@@ -20,7 +23,7 @@ from scipy.cluster import hierarchy
 
 from akorn_jax import data, imageops, metrics, progress
 from akorn_jax.data import pipeline
-from akorn_jax.evaluate import pictures
+from akorn_jax.evaluate import common, pictures
 
 FeatureFn = Callable[[np.ndarray], jax.Array | np.ndarray]
 
@@ -210,22 +213,52 @@ def evaluate_objects(
 # ------------------------------------------------------------------------------------------------
 
 
-@nnx.jit(static_argnums=3)
-def _forward(model, images, key, return_states=False):
-  return model(images, key=key, return_states=return_states)
+@functools.cache
+def _jit_forward(graphdef: nnx.GraphDef, pictures_: bool):
+  """f(state, images, key) -> {"features" [B, h, w, C]} and, with `pictures_`, "states": the last
+  layer's oscillator states batch first [B, T, h, w, C] (models without oscillators: the features
+  as the one state). Every output leads with the batch, as `common.sharded_call` needs; cached per
+  architecture so every batch and crop reuses one compilation per shape."""
+
+  def fn(state, images, key):
+    _, aux = nnx.merge(graphdef, state)(images, key=key, return_states=pictures_)
+    out = {"features": aux["features"]}
+    if pictures_:
+      states = aux["states"][-1] if "states" in aux else aux["features"][None]  # [T, B, ...]
+      out["states"] = jnp.moveaxis(states, 0, 1)
+    return out
+
+  return jax.jit(fn)
 
 
-def model_features(model: nnx.Module, key: jax.Array) -> FeatureFn:
+def _forward(model: nnx.Module, images: np.ndarray, key: jax.Array,
+             mesh: jax.sharding.Mesh | None, pictures_: bool = False) -> dict[str, np.ndarray]:
+  """`_jit_forward`'s outputs as host arrays, the batch split over `mesh` (default all)."""
+  graphdef, state = nnx.split(model)
+  mesh = mesh or common.default_mesh()
+  return common.sharded_call(_jit_forward(graphdef, pictures_), common.replicate(state, mesh),
+                             np.asarray(images, np.float32), key, batch_argnums=(1,), mesh=mesh)
+
+
+def model_features(model: nnx.Module, key: jax.Array, *,
+                   mesh: jax.sharding.Mesh | None = None) -> FeatureFn:
   """images [B, H, W, 3] in [0, 1] -> the model's final readout features [B, h, w, C].
 
   Every call (each batch, each up-tiling crop) draws a fresh random initial state, as the reference
-  does: call i uses fold_in(key, i), so an evaluation is still reproducible from its key.
+  does: call i uses fold_in(key, i), so an evaluation is still reproducible from its key. Each
+  call's batch is split over the devices of `mesh` (default: all); the weights are placed there
+  once.
   """
   calls = itertools.count()
+  graphdef, state = nnx.split(model)
+  mesh = mesh or common.default_mesh()
+  state = common.replicate(state, mesh)
+  forward = _jit_forward(graphdef, False)
 
   def fn(images):
     k = jax.random.fold_in(key, next(calls))
-    return np.asarray(_forward(model, jnp.asarray(images, jnp.float32), k)[1]["features"])
+    return common.sharded_call(forward, state, np.asarray(images, np.float32), k,
+                               batch_argnums=(1,), mesh=mesh)["features"]
   return fn
 
 
@@ -241,8 +274,10 @@ class Evaluator:
   experiments.evaluate run the same evaluation.
   """
 
-  def __init__(self, config, *, periodic: bool = False):
+  def __init__(self, config, *, periodic: bool = False, mesh: jax.sharding.Mesh | None = None):
+    """`mesh`: the devices every batch is split over (default: all, chosen at `run`)."""
     del periodic  # the same evaluation either way
+    self.mesh = mesh
     e = config.eval
     self.data_config, self.split = config.data, e.split
     self.batch_size, self.psize = int(config.data.eval_batch_size), int(config.model.psize)
@@ -254,7 +289,7 @@ class Evaluator:
     """Scores `model` (in eval mode); pictures only when `workdir` is given."""
     src = data.from_config(self.data_config, self.split)
 
-    feature_fn = model_features(model, key)
+    feature_fn = model_features(model, key, mesh=self.mesh)
 
     out = {}
     for factor in self.uptile:
@@ -271,17 +306,16 @@ class Evaluator:
     k = min(self.num_pictures, len(src), self.num_images or len(src))
     examples = [src[i] for i in range(k)]
     images = imageops.to_float(np.stack([e["image"] for e in examples]))
-    _, aux = _forward(model, jnp.asarray(images), key, True)  # one pass: features and states
+    # One pass: features and the last layer's states [B, T, h, w, C] (models without oscillators,
+    # ViT/ItrSA, show their feature map as the one panel).
+    aux = _forward(model, images, key, self.mesh, pictures_=True)
     pred = imageops.resize_nearest(
-        cluster_features(np.asarray(aux["features"]), self.num_clusters, self.pca_dim),
+        cluster_features(aux["features"], self.num_clusters, self.pca_dim),
         images.shape[1:3], axis=-2)
-    # Last layer's oscillator states [T, B, h, w, C]; models without oscillators (ViT/ItrSA) show
-    # their feature map as the one panel.
-    states = aux["states"][-1] if "states" in aux else aux["features"][None]
     out = {}
     for i, e in enumerate(examples):
       fig = pictures.object_figure(e["image"], imageops.ignore_to_minus_one(e["mask"]), pred[i],
-                                   np.asarray(states[:, i]))
+                                   aux["states"][i])
       pictures.save_png(os.path.join(workdir, "pictures", f"step{step:07d}_img{i}.png"), fig)
       out[f"pictures/img{i}"] = fig
     return out

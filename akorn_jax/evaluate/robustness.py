@@ -159,7 +159,8 @@ def robust_accuracy(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
 
 def autoattack(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, key: jax.Array, *,
                version: str = "standard", eps: float = 8 / 255,
-               overrides: Mapping[str, Mapping] | None = None, chunk_size: int = 256) -> dict:
+               overrides: Mapping[str, Mapping] | None = None, chunk_size: int = 256,
+               mesh: jax.sharding.Mesh | None = None) -> dict:
   """Robust accuracy under AutoAttack's `standard` or `rand` version (see the module docstring).
 
   Args:
@@ -168,6 +169,7 @@ def autoattack(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, key: j
     eps: L∞ radius (CIFAR-10: 8/255).
     overrides: per-attack option changes (smaller budgets for tests); they appear in "settings".
     chunk_size: examples per jitted call.
+    mesh: devices every chunk is split over (default: all); the results do not depend on it.
 
   Returns:
     dict with "version", "clean", "robust" (survives every attack), the accuracy remaining after
@@ -184,7 +186,7 @@ def autoattack(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, key: j
   names = tuple(name for name, _ in PROTOCOLS[version])
   opts = {name: dict(o) | dict(overrides.get(name, {})) for name, o in PROTOCOLS[version]}
   res = robust_accuracy(logits_fn, images, labels, key, attacks=names, eps=eps, options=opts,
-                        cascade=True, chunk_size=chunk_size)
+                        cascade=True, chunk_size=chunk_size, mesh=mesh)
   res["robust"] = res.pop("worst")
   return {"version": version, **res}
 
@@ -193,7 +195,8 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
                     eps_values: Sequence[float] = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255,
                                                    32 / 255, 64 / 255, 128 / 255),
                     attack: str = "pgd", eot: int = 1, options: Mapping | None = None,
-                    tolerance: float = 0.03, chunk_size: int = 256) -> dict:
+                    tolerance: float = 0.03, chunk_size: int = 256,
+                    mesh: jax.sharding.Mesh | None = None) -> dict:
   """Accuracy under one attack over growing eps: a gradient-masking sanity check.
 
   An honest attack on an honest model loses accuracy as eps grows and ends at or below chance
@@ -211,6 +214,7 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
     options: keyword overrides for the attack.
     tolerance: slack for both checks, in accuracy (absorbs sampling noise of a random model).
     chunk_size: examples per jitted call.
+    mesh: as in `robust_accuracy`.
 
   Returns:
     dict with "eps" and "accuracy" lists, "chance" (1/K), "monotone" (no rise beyond tolerance),
@@ -224,7 +228,8 @@ def accuracy_vs_eps(logits_fn: LogitsFn, images: ArrayLike, labels: ArrayLike, k
   num_classes = jax.eval_shape(logits_fn, jax.ShapeDtypeStruct(images[:1].shape, jnp.float32),
                                key).shape[-1]
   runs = [robust_accuracy(logits_fn, images, labels, key, attacks=(attack,), eps=e, eot=eot,
-                          options={parse_attack(attack)[0]: options or {}}, chunk_size=chunk_size)
+                          options={parse_attack(attack)[0]: options or {}}, chunk_size=chunk_size,
+                          mesh=mesh)
           for e in progress.track(eps_values, desc=f"{attack} accuracy vs eps", unit="eps")]
   acc = [r[attack] for r in runs]
   chance = 1.0 / num_classes

@@ -314,9 +314,10 @@ class Evaluator:
   Boards are read once, on the first `run`; compiled forward passes are cached per architecture.
   """
 
-  def __init__(self, config, *, periodic: bool = False):
+  def __init__(self, config, *, periodic: bool = False, mesh: jax.sharding.Mesh | None = None):
+    """`mesh`: the devices every chunk is split over (default: all, chosen at `run`)."""
     e = config.eval
-    self.periodic = periodic
+    self.periodic, self.mesh = periodic, mesh
     self.data_dir = config.data.get("data_dir")
     self.chunk = int(e.chunk) or None  # None: as many rows as fit in memory
     if periodic:
@@ -345,7 +346,7 @@ class Evaluator:
       for steps in self.steps:
         res = evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
                               num_starts=self.num_starts, vote_types=self.vote_types,
-                              chunk=self.chunk)
+                              chunk=self.chunk, mesh=self.mesh)
         if self.periodic:
           out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
         else:

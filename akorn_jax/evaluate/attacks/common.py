@@ -6,6 +6,13 @@ it); deterministic models ignore it. Because such a model is random, every gradi
 `eot`: the loss and its gradient are averaged over `eot` independent keys (Expectation over
 Transformation, Athalye et al. 2018), otherwise the attack follows one noisy sample and
 overestimates robustness.
+
+Every attack is row-wise: image r's attack reads only row r of the batch, and the random numbers
+it draws for the whole batch from one key give row r the same values whatever the batch size
+(JAX's partitionable threefry). So an attack can take its batch as a global array split over
+devices (`evaluate.common.shard_rows`; `robustness.robust_accuracy` does so for every chunk, with
+the model replicated) and padded rows change nothing for the others: the results do not depend on
+the device count (tests/evaluate_sharded_test.py).
 """
 
 from __future__ import annotations
