@@ -26,10 +26,11 @@ from akorn_jax.train import loop, sharding
 assert sharding.maybe_initialize_distributed()
 assert jax.process_count() == 2 and jax.device_count() == 4, (jax.process_count(), jax.devices())
 import toy
-task = toy.toy_task()
-task = type(task)(**{{**task.__dict__, "evaluate": None}})  # the toy evaluator is single-host
-loop.train_and_evaluate(toy.toy_config(), sys.argv[1], task=task)
-print("child done", jax.process_index())
+# The toy evaluator is sharded (evaluate/common.sharded_call): it runs at step 2 and at the end on
+# both processes, each giving the rows of its own devices.
+out = loop.train_and_evaluate(toy.toy_config(**{{"train.eval_every": 2}}), sys.argv[1],
+                              task=toy.toy_task())
+print("child done", jax.process_index(), out["eval_accuracy"])
 """
 
 
@@ -59,13 +60,23 @@ def test_two_processes_match_one(tmp_path):
     assert p.returncode == 0, out[-4000:]
 
   # One process, one device, the same global batches (the pipeline splits each global batch).
-  loop.train_and_evaluate(toy.toy_config(**{"mesh.data": 1}), str(tmp_path / "one"),
-                          task=toy.toy_task())
+  loop.train_and_evaluate(toy.toy_config(**{"mesh.data": 1, "train.eval_every": 2}),
+                          str(tmp_path / "one"), task=toy.toy_task())
   two, one = toy.final_params(workdir), toy.final_params(str(tmp_path / "one"))
   assert two.keys() == one.keys() and len(one) == 13
   for k in one:
     np.testing.assert_allclose(two[k], one[k], atol=1e-5, err_msg=k)
-  assert [m["step"] for m in toy.read_metrics(workdir)] == [1, 2, 3]  # process 0 logs alone
+  # Process 0 logs alone: a line per step, and the evaluation after steps 2 and 3.
+  metrics = toy.read_metrics(workdir)
+  assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3]
+  evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m]
+  evals_one = [(m["step"], m["eval_accuracy"]) for m in toy.read_metrics(str(tmp_path / "one"))
+               if "eval_accuracy" in m]
+  assert [s for s, _ in evals] == [2, 3] and evals == evals_one
+  # Both processes evaluated, to the same number as process 0 wrote.
+  done = [line.split() for out in outs for line in out.splitlines() if line.startswith("child done")]
+  assert sorted(int(d[2]) for d in done) == [0, 1]
+  assert {float(d[3]) for d in done} == {evals[-1][1]}
 
 
 @pytest.mark.parametrize("env,want", [

@@ -10,6 +10,7 @@ Used by train_test, restore_test, checkpoint_test, distributed_test and train_dr
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -20,6 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from akorn_jax.evaluate import common as eval_common
 from akorn_jax.train import checkpoint as ckpt_lib
 from akorn_jax.train import loop
 from akorn_jax.train import state as state_lib
@@ -74,10 +76,18 @@ def _prepare(batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array
   return {**batch, "x": batch["x"] * sign}
 
 
+@functools.cache
+def _jit_logits(graphdef: nnx.GraphDef):
+  return jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
+
+
 def _evaluate(model, key, *, workdir, step):
+  """Accuracy on the 40 examples, sharded like the real evaluators (evaluate/common.py): the rows
+  split over every device of every process, so it also runs on several processes."""
   del workdir, key
   src = ToySource()
-  logits = model(jnp.asarray(src.x))
+  graphdef, state = nnx.split(model)
+  logits = eval_common.sharded_call(_jit_logits(graphdef), state, src.x, batch_argnums=(1,))
   image = np.zeros((5, 7, 3), np.uint8)
   return {"eval_accuracy": float((logits.argmax(-1) == src.y).mean()), "eval_step": step,
           "eval_image": image}
