@@ -74,7 +74,8 @@ def test_two_processes_match_one(tmp_path):
                if "eval_accuracy" in m]
   assert [s for s, _ in evals] == [2, 3] and evals == evals_one
   # Both processes evaluated, to the same number as process 0 wrote.
-  done = [line.split() for out in outs for line in out.splitlines() if line.startswith("child done")]
+  done = [line.split() for out in outs for line in out.splitlines()
+          if line.startswith("child done")]
   assert sorted(int(d[2]) for d in done) == [0, 1]
   assert {float(d[3]) for d in done} == {evals[-1][1]}
 
