@@ -12,7 +12,6 @@ of three scales: `full` (the H200 sizes of docs/benchmarks.md#suite), `cpu` (the
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import statistics
 import tempfile
@@ -91,31 +90,6 @@ ITEMS = {item.name: item for item in (
     Item("tetro_loop", "loop", "tetrominoes_akorn", "conv,cpu",
          {"full": Size(128, 8, 512), "cpu": Size(64, 8, 64), "tiny": Size(32, 2, 8)}),
 )}
-
-# Dense (no sparsity) peak TFLOP/s per chip as (device_kind substring, bfloat16, float32); the
-# first match wins, so "TPU v5 lite" precedes "TPU v5". float32 is the rate a float32 dot actually
-# runs at under JAX's default precision: TF32 tensor cores on NVIDIA (XLA's default for f32 dots
-# since Ampere), one bf16 MXU pass on TPU (jax-ml/jax#1856), hence equal to the bf16 peak there.
-PEAK_TFLOPS = (
-    # NVIDIA H100/H200 SXM datasheets: BF16 989.4, TF32 494.7 dense ("1,979 / 989 with sparsity").
-    ("H200", 989.4, 494.7),
-    ("H100 PCIe", 756.0, 378.0),  # NVIDIA H100 datasheet, PCIe column.
-    ("H100", 989.4, 494.7),
-    ("A100", 312.0, 156.0),       # NVIDIA A100 datasheet: BF16 312, TF32 156 dense.
-    ("TPU v6", 918.0, 918.0),     # cloud.google.com/tpu/docs/v6e: 918 TFLOP/s bf16 per chip.
-    ("TPU v5 lite", 197.0, 197.0),  # cloud.google.com/tpu/docs/v5e: 197 TFLOP/s bf16 per chip.
-    ("TPU v5", 459.0, 459.0),     # cloud.google.com/tpu/docs/v5p: 459 TFLOP/s bf16 per chip.
-    ("TPU v4", 275.0, 275.0),     # cloud.google.com/tpu/docs/v4: 275 TFLOP/s bf16 per chip.
-)
-
-
-def peak_tflops(device_kind: str, dtype: str) -> float | None:
-  """Dense peak TFLOP/s of one chip for `dtype` ("float32" or "bfloat16"); None if unknown."""
-  for name, bf16, fp32 in PEAK_TFLOPS:
-    if name.lower() in device_kind.lower():
-      return bf16 if dtype == "bfloat16" else fp32
-  return None
-
 
 def get_item(name: str) -> Item:
   if name not in ITEMS:
@@ -247,58 +221,6 @@ def random_batch(config: ml_collections.ConfigDict, seed: int = 0) -> dict[str, 
 # ------------------------------------------------------------------------------------------------
 
 
-def _sub_jaxprs(value: Any) -> list[Any]:
-  """The jaxprs held in an equation parameter (a Jaxpr, a ClosedJaxpr, or a tuple of them)."""
-  if hasattr(value, "eqns"):
-    return [value]
-  if hasattr(getattr(value, "jaxpr", None), "eqns"):
-    return [value.jaxpr]
-  if isinstance(value, (tuple, list)):
-    return [j for v in value for j in _sub_jaxprs(v)]
-  return []
-
-
-def _matmul_flops(jaxpr: Any) -> float:
-  """Matmul and convolution FLOPs (2 per multiply-add) of one run of `jaxpr`, loops included."""
-  total = 0.0
-  for eqn in jaxpr.eqns:
-    name = eqn.primitive.name
-    out = eqn.outvars[0].aval if eqn.outvars else None
-    if name == "dot_general":
-      (contract, _), _ = eqn.params["dimension_numbers"]
-      lhs = eqn.invars[0].aval
-      total += 2.0 * math.prod(lhs.shape[d] for d in contract) * math.prod(out.shape)
-    elif name == "conv_general_dilated":
-      rhs = eqn.invars[1].aval
-      rhs_spec = eqn.params["dimension_numbers"].rhs_spec  # (out features, in features, spatial)
-      total += 2.0 * math.prod(rhs.shape[d] for d in rhs_spec[1:]) * math.prod(out.shape)
-    else:
-      inner = [_matmul_flops(j) for v in eqn.params.values() for j in _sub_jaxprs(v)]
-      if not inner:
-        continue
-      if name == "cond":  # one branch runs; count the dearest
-        total += max(inner)
-      else:  # scan runs its body `length` times; a while loop's trip count is unknown: once
-        total += eqn.params.get("length", 1) * sum(inner)
-  return total
-
-
-def count_flops(fn: Callable[..., Any], *args: Any) -> float:
-  """Matmul and convolution FLOPs of one call `fn(*args)` (2 per multiply-add, the global program).
-
-  Counted on the traced program (`jax.make_jaxpr`), where a `lax.scan` carries its trip count: the
-  T Kuramoto steps count T times (XLA's own cost analysis counts a loop body once), forward and
-  backward alike, and a rematerialised forward counts again. Elementwise work is left out, as in
-  the usual definition of MFU; on a loop-free program of matmuls and convolutions this equals
-  XLA's count (tests/benchmark_test.py).
-
-  Args:
-    fn: a function or a `jax.jit` of one.
-    *args: arguments (arrays or ShapeDtypeStructs, possibly sharded).
-  """
-  return _matmul_flops(jax.make_jaxpr(fn)(*args).jaxpr)
-
-
 # HLO instructions that launch no kernel of their own (bookkeeping, views, constants).
 _NOT_KERNELS = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "after-all",
                 "partition-id", "replica-id", "opt-barrier", "add-dependency", "domain"}
@@ -424,7 +346,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
 
     args = (state.params, state.rest, batch["puzzle"], jax.random.key(0))
   try:
-    flops = count_flops(fn, *args)
+    flops = compute.count_flops(fn, *args)
   except Exception as e:  # pylint: disable=broad-except  (a missing count must not lose the timing)
     logging.warning("No flop count for %s: %r", item.name, e)
     flops = None
@@ -457,7 +379,7 @@ def run(item: Item, config: ml_collections.ConfigDict, *, scale: str, steps: int
   median = statistics.median(times)
   size = item.sizes[scale]
   dtype = resolved_dtype(config)
-  peak = peak_tflops(device.device_kind, dtype)
+  peak = compute.peak_tflops(device.device_kind, dtype)
   tflops_per_s = None if flops is None else flops / median / 1e12
   return {
       "config": item.name, "mode": item.mode, "scale": scale, "dtype": dtype,

@@ -33,11 +33,7 @@ LAYERS = (
     ("benchmark", "port"),
     ("golden",),
 )
-KNOWN_UPWARD = {
-    # MFU in the training logs needs the chips' peak table, which lives in the benchmark module
-    # (that imports the loop); it belongs in akorn_jax/compute.py with the flop counter.
-    ("akorn_jax.train.logging", "akorn_jax.benchmark"): "peak_tflops / count_flops",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}  # none left
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 

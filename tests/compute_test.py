@@ -145,3 +145,52 @@ assert os.listdir(folder), "nothing cached"
 """
   subprocess.run([sys.executable, "-c", child], check=True, timeout=120, cwd=ROOT,
                  env={**os.environ, "PYTHONPATH": ROOT})
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_count_flops_counts_every_scan_step(steps):
+  b, d = 5, 24
+  x, w = jnp.ones((b, d)), jnp.ones((d, d))
+
+  @jax.jit
+  def f(x, w):
+    return jax.lax.scan(lambda x, _: (x @ w, None), x, None, length=steps)[0]
+
+  assert compute.count_flops(f, x, w) == 2 * b * d * d * steps
+  # Forward and backward: d(sum f)/dw has two matmuls per step besides the forward one.
+  grad = jax.jit(jax.grad(lambda x, w: f(x, w).sum(), argnums=1))
+  assert compute.count_flops(grad, x, w) == 3 * 2 * b * d * d * steps
+  if steps > 1:
+    # The compiled step's own analysis counts the loop body once: why count_flops exists.
+    compiled = f.lower(x, w).compile()
+    assert compiled.cost_analysis()["flops"] == pytest.approx(2 * b * d * d, rel=1e-3)
+
+
+def test_count_flops_on_loop_free_matmuls_and_convolutions():
+  x, w, m = jnp.ones((2, 9, 9, 8)), jnp.ones((3, 3, 8, 16)), jnp.ones((8, 12))
+
+  def conv(x, w, padding):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  def xla(f, *args):
+    return jax.jit(f).lower(*args).compile().cost_analysis()["flops"]
+
+  # Matmuls and unpadded convolutions: XLA's count.
+  matmul = lambda x, m: jnp.einsum("bhwc,cd->bhwd", x, m)
+  assert compute.count_flops(matmul, x, m) == xla(matmul, x, m) == 2 * 2 * 81 * 8 * 12
+  valid = lambda x, w: conv(x, w, "VALID")
+  assert compute.count_flops(valid, x, w) == xla(valid, x, w) == 2 * 2 * 49 * 9 * 8 * 16
+  # Zero-padded: every tap of every output counts (XLA skips the taps that fall on padding).
+  same = lambda x, w: conv(x, w, "SAME")
+  assert compute.count_flops(same, x, w) == 2 * 2 * 81 * 9 * 8 * 16 > xla(same, x, w)
+
+
+def test_peak_table():
+  assert compute.peak_tflops("NVIDIA H200", "bfloat16") == 989.4
+  assert compute.peak_tflops("NVIDIA H100 PCIe", "float32") == 378.0
+  assert compute.peak_tflops("NVIDIA A100-SXM4-80GB", "bfloat16") == 312.0
+  assert compute.peak_tflops("TPU v5 lite", "bfloat16") == 197.0
+  assert compute.peak_tflops("TPU v5", "float32") == 459.0
+  assert compute.peak_tflops("TPU v6 lite", "bfloat16") == 918.0
+  assert compute.peak_tflops("cpu", "float32") is None

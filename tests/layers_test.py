@@ -33,7 +33,7 @@ def test_gta_attention_is_translation_equivariant_in_scores_at_init():
   attn = layers.Attention(16, heads=2, gta=True, hw=(H, W), rngs=nnx.Rngs(0))
   mq = attn.mat_q[...]
   q = jax.random.normal(jax.random.key(0), (1, H * W, 2, 8))
-  rq = layers._apply_pairs(mq, q)
+  rq = layers.coupling._apply_pairs(mq, q)
   # token (0,0) has identity matrices.
   np.testing.assert_allclose(rq[:, 0], q[:, 0], atol=1e-6)
   # rotations preserve norms.

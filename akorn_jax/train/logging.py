@@ -2,7 +2,7 @@
 
 Telemetry of training: each logged line holds the means of the step metrics over the log interval
 (summed on the device, one host transfer per log), `steps_per_s`, `examples_per_s` and, where the
-chip's peak rate is known (`akorn_jax.benchmark.PEAK_TFLOPS`), `mfu` (model flops utilisation: XLA's
+chip's peak rate is known (`akorn_jax.compute.PEAK_TFLOPS`), `mfu` (model flops utilisation: XLA's
 flop count of one step x steps/s over the devices' peak). The clock starts once the first step
 (with its compilation) has finished, and evaluation time is left out. On a terminal, progress is a
 tqdm bar; otherwise (SLURM, nohup, a pipe) one plain line per log on stderr. An optional step range
@@ -30,7 +30,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
-from akorn_jax import config_base
+from akorn_jax import compute, config_base
 from akorn_jax import progress as progress_lib
 
 METRICS_FILE = "metrics.jsonl"
@@ -246,15 +246,14 @@ class MetricWriter:
         self._t0 += time.perf_counter() - start
 
   def count_flops(self, fn: Callable[..., Any], *args: Any, dtype: str = "float32") -> None:
-    """XLA's flop count of one step `fn(*args)`, for MFU; skipped where no peak rate is known."""
+    """The matmul/convolution flop count of one step `fn(*args)`, for MFU; skipped where no peak rate is known."""
     if not self.active:
       return
-    from akorn_jax import benchmark  # pylint: disable=g-import-not-at-top  (imports the loop)
-    peak = benchmark.peak_tflops(jax.devices()[0].device_kind, dtype)
+    peak = compute.peak_tflops(jax.devices()[0].device_kind, dtype)
     if peak is None:
       return
     try:
-      self._flops = benchmark.count_flops(fn, *args)
+      self._flops = compute.count_flops(fn, *args)
     except Exception as e:  # pylint: disable=broad-except  (MFU is optional; training is not)
       logging.warning("No flop count for MFU: %r", e)
       return
