@@ -1,6 +1,8 @@
 """Sharded evaluation of every evaluator: a batch split over 8 fake CPU devices (padded to a
 multiple of 8) gives the numbers of one device. Batches of 13 and 21 rows exercise the padding."""
 
+import functools
+
 import flax.nnx as nnx
 import jax
 import jax.numpy as jnp
@@ -34,20 +36,25 @@ def _model(name: str, **model):
   return config, built
 
 
-def test_draws_are_prefix_stable():
-  """Padding adds rows after row r: each draw our models and attacks make for a batch gives row r
-  the same numbers whatever the batch size (partitionable threefry), which `sharded_call` needs."""
-  assert jax.config.jax_threefry_partitionable
-  key = jax.random.key(0)
-  draws = {
-      "normal": lambda b: jax.random.normal(key, (b, 3, 5, 4)),
-      "uniform": lambda b: jax.random.uniform(key, (b, 5, 7, 3), minval=-0.1, maxval=0.1),
-      "randint": lambda b: jax.random.randint(key, (b, 1, 1, 1), 0, 5),
-      "rademacher": lambda b: jax.random.rademacher(key, (b, 1, 7, 3), jnp.float32),
-      "split_then_normal": lambda b: jax.random.normal(jax.random.split(key, 2)[1], (b, 6)),
+@functools.partial(jax.jit, static_argnums=1)
+def _draws(key: jax.Array, b: int) -> dict[str, jax.Array]:
+  """The kinds of draw our models and attacks make for a batch of b rows."""
+  return {
+      "normal": jax.random.normal(key, (b, 3, 5, 4)),
+      "uniform": jax.random.uniform(key, (b, 5, 7, 3), minval=-0.1, maxval=0.1),
+      "randint": jax.random.randint(key, (b, 1, 1, 1), 0, 5),
+      "rademacher": jax.random.rademacher(key, (b, 1, 7, 3), jnp.float32),
+      "split_then_normal": jax.random.normal(jax.random.split(key, 2)[1], (b, 6)),
   }
-  for name, draw in draws.items():
-    np.testing.assert_array_equal(draw(13), draw(16)[:13], err_msg=name)
+
+
+def test_draws_are_prefix_stable():
+  """Padding adds rows after row r: each draw gives row r the same numbers whatever the batch size
+  (partitionable threefry), which `common.sharded_call` relies on."""
+  assert jax.config.jax_threefry_partitionable
+  short, padded = _draws(jax.random.key(0), 13), _draws(jax.random.key(0), 16)
+  for name in short:
+    np.testing.assert_array_equal(short[name], padded[name][:13], err_msg=name)
 
 
 # ------------------------------------------------------------------------------------------------
