@@ -314,10 +314,9 @@ class Evaluator:
   Boards are read once, on the first `run`; compiled forward passes are cached per architecture.
   """
 
-  def __init__(self, config, *, periodic: bool = False, mesh: jax.sharding.Mesh | None = None):
-    """`mesh`: the devices every chunk is split over (default: all, chosen at `run`)."""
+  def __init__(self, config, *, periodic: bool = False):
     e = config.eval
-    self.periodic, self.mesh = periodic, mesh
+    self.periodic = periodic
     self.data_dir = config.data.get("data_dir")
     self.chunk = int(e.chunk) or None  # None: as many rows as fit in memory
     if periodic:
@@ -346,7 +345,7 @@ class Evaluator:
       for steps in self.steps:
         res = evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
                               num_starts=self.num_starts, vote_types=self.vote_types,
-                              chunk=self.chunk, mesh=self.mesh)
+                              chunk=self.chunk)
         if self.periodic:
           out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
         else:
