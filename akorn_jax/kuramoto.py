@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 from jax.typing import ArrayLike
 
@@ -201,7 +202,9 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
     c: [B, ..., C] normalised stimulus ĉ.
     coupling: J, a function of the state.
     n: oscillator dimension.
-    steps: T, number of updates (static).
+    steps: T, number of updates: a Python int (static), or an int32 scalar array, a runtime bound
+      (`lax.fori_loop`: every T shares one compilation; forward only, no `return_states`, and the
+      energies come as running sums instead of the [T+1, B] history, see Returns).
     gamma: step size γ.
     omega: natural frequencies (None, scalar or [C/2]).
     project_tangent: apply the tangent projection.
@@ -218,7 +221,15 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
         leading zero; the energy of the final state, `energies[-1]`, is our addition
         (docs/reference.md#differences).
       "states": [T, B, ..., C] (only with return_states).
+    With a runtime `steps`, instead of "energies": "energy_sum" (sum of E(x_0) … E(x_{T-1})),
+    "energy_last" (E(x_{T-1})) and "energy_final" (E(x_T)), each [B] float32, kept in the loop
+    carry: what energy voting needs, at O(1) memory in T.
   """
+  if not isinstance(steps, (int, np.integer)):
+    if return_states:
+      raise ValueError("return_states needs a static (Python int) number of steps.")
+    return _integrate_runtime(x0, c, coupling, n=n, steps=steps, gamma=gamma, omega=omega,
+                              project_tangent=project_tangent, coupling_dtype=coupling_dtype)
   if steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}.")
   c = c.astype(jnp.float32)
@@ -241,3 +252,28 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
   if return_states:
     aux["states"] = states
   return x_final, aux
+
+
+def _integrate_runtime(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int,
+                       steps: jax.Array, gamma: ArrayLike, omega: ArrayLike | None,
+                       project_tangent: bool, coupling_dtype) -> tuple[jax.Array, dict]:
+  """`integrate` with T a traced int32 scalar: the same steps in a `lax.fori_loop` whose carry
+  holds the state (and its compute-dtype copy) and the running energy scores."""
+  c = c.astype(jnp.float32)
+  cast = coupling_dtype is not None and jnp.dtype(coupling_dtype) != jnp.float32
+
+  def carry_of(x):
+    return (x, x.astype(coupling_dtype)) if cast else (x, None)
+
+  def body(_, carry):
+    x, x_in, e_sum, _ = carry
+    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega,
+                     project_tangent=project_tangent, coupling_input=x_in)
+    return (*carry_of(x_next), e_sum + e, e)
+
+  x0 = normalize(x0.astype(jnp.float32), n)
+  zeros = jnp.zeros(x0.shape[:1], jnp.float32)
+  x_final, x_in, e_sum, e_last = jax.lax.fori_loop(0, jnp.asarray(steps, jnp.int32), body,
+                                                   (*carry_of(x0), zeros, zeros))
+  final_energy = energy(x_final, coupling(x_final if x_in is None else x_in).astype(jnp.float32) + c)
+  return x_final, {"energy_sum": e_sum, "energy_last": e_last, "energy_final": final_energy}

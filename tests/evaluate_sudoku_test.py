@@ -174,6 +174,24 @@ def test_run_starts_compiles_once_with_a_padded_last_chunk(boards):
   assert len(TRACES) == 2
 
 
+def test_akorn_votes_with_a_runtime_t_one_compilation_for_every_t(boards):
+  # The AKOrN declares `runtime_steps`: T is an argument of the compiled pass, so the training T and
+  # the test T (the trainer's periodic evaluation, the CLI's --steps) share one compilation, and
+  # the results equal those of a static T.
+  model = SudokuAKOrN(rngs=nnx.Rngs(3), ch=16, heads=2, steps=3)
+  static = SudokuAKOrN(rngs=nnx.Rngs(3), ch=16, heads=2, steps=3)
+  static.runtime_steps = False
+  kw = dict(key=jax.random.key(2), num_starts=3, chunk=16)
+  for steps in (2, 5):
+    preds, scores = ev.run_starts(model, boards[0], steps=steps, **kw)
+    want_preds, want_scores = ev.run_starts(static, boards[0], steps=steps, **kw)
+    np.testing.assert_array_equal(preds, want_preds)
+    for v in ev.VOTE_TYPES:
+      np.testing.assert_allclose(scores[v], want_scores[v], rtol=1e-5, atol=1e-4, err_msg=v)
+  graphdef = nnx.graphdef(model)
+  assert ev._runner(graphdef, "runtime", ev.VOTE_TYPES, (9, 9, 16))._cache_size() == 1
+
+
 def test_deterministic_model_votes_by_confidence_with_one_start(boards):
   model = SudokuTransformer(rngs=nnx.Rngs(0), ch=16, heads=2, steps=1)
   assert not ev.has_energies(model)

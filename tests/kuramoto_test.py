@@ -95,6 +95,27 @@ def test_integrate_states_unit_norm_and_energy_bookkeeping():
   np.testing.assert_allclose(aux["energies"], jnp.stack(want), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("steps", [1, 4])
+def test_runtime_steps_run_the_same_dynamics_with_running_energy_scores(steps):
+  # T as a traced int32 (one compilation for every T): the same final state as the scan, and the
+  # running scores equal what the [T+1, B] history gives.
+  coupling = _conv_coupling(5)
+  x0, c = _rand(6), _rand(7)
+  x_ref, aux_ref = kuramoto.integrate(x0, c, coupling, n=N, steps=steps, gamma=0.3, omega=0.5)
+  run = jax.jit(lambda t: kuramoto.integrate(x0, c, coupling, n=N, steps=t, gamma=0.3, omega=0.5))
+  x_rt, aux_rt = run(np.int32(steps))
+  assert set(aux_rt) == {"energy_sum", "energy_last", "energy_final"}
+  np.testing.assert_allclose(x_rt, x_ref, rtol=1e-5, atol=1e-6)
+  e = aux_ref["energies"]
+  np.testing.assert_allclose(aux_rt["energy_final"], e[-1], rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(aux_rt["energy_last"], e[-2], rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(aux_rt["energy_sum"], e[:-1].sum(0), rtol=1e-5, atol=1e-3)
+  run(np.int32(steps + 3))
+  assert run._cache_size() == 1  # another T, no new compilation
+  with pytest.raises(ValueError, match="static"):
+    kuramoto.integrate(x0, c, coupling, n=N, steps=jnp.int32(2), gamma=0.3, return_states=True)
+
+
 def test_step_matches_the_update_equation():
   coupling = _conv_coupling(8)
   x = kuramoto.normalize(_rand(9), N)

@@ -16,6 +16,10 @@ Scores (lower is better), from the last Kuramoto layer's energies `[T+1, N]` = E
 docs/reference.md#differences).
 * "confidence": minus the mean over blank cells of the top softmax probability; the only score of
   deterministic models (no energies), for which K = 1.
+
+For the AKOrN (`runtime_steps`), T is an argument of the compiled pass (a `lax.fori_loop` bound
+whose carry keeps the three energy scores as running values): every T shares one compilation, so
+the trainer's periodic evaluation at the training T and at the test T compiles once.
 """
 
 from __future__ import annotations
@@ -73,6 +77,28 @@ def vote_scores(energies: jax.Array | None, logits: jax.Array, puzzle: jax.Array
   return energies[-1]
 
 
+def _energy_scores(aux: dict) -> dict[str, jax.Array] | None:
+  """The last Kuramoto layer's energy scores {"last", "sum", "final"} ([N] each) from its energy
+  history [T+1, N] or, with a runtime T, from the running sums of the loop (`kuramoto.integrate`);
+  None for a model without energies."""
+  if aux.get("energy_summaries"):
+    last = aux["energy_summaries"][-1]
+    return {"last": last["energy_last"], "sum": last["energy_sum"], "final": last["energy_final"]}
+  if aux.get("energies"):
+    e = aux["energies"][-1]
+    return {"last": e[-2], "sum": jnp.sum(e[:-1], axis=0), "final": e[-1]}
+  return None
+
+
+def _steps_arg(model: nnx.Module, steps: int | None) -> tuple[int | str | None, np.ndarray]:
+  """(T as the runner's cache key, T as its argument). A model that declares `runtime_steps` (the
+  AKOrN) gets T as a runtime value, so every T shares one compilation (the trainer's periodic
+  evaluation at the training T and the test T, the CLI's --steps); others get a static T."""
+  if getattr(model, "runtime_steps", False):
+    return "runtime", np.int32(model.steps if steps is None else steps)
+  return steps, np.int32(0)
+
+
 _HAS_ENERGIES: dict[tuple[nnx.GraphDef, int | None], bool] = {}
 
 
@@ -100,10 +126,14 @@ def _state_shape(model: nnx.Module) -> tuple[int, ...]:
 
 
 @functools.cache
-def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ...],
+def _runner(graphdef: nnx.GraphDef, steps: int | str | None, vote_types: tuple[str, ...],
             state_shape: tuple[int, ...] | None):
   """The jitted forward pass over a chunk of (puzzle, start) rows, cached so that repeated
   evaluations of one architecture (e.g. during training) compile once per chunk shape.
+
+  `steps`: T (static; None: the model's own), or "runtime": T is the runner's argument `t`, one
+  compilation for every T (see `_steps_arg`). The energy scores are those of the last layer
+  (`_energy_scores`).
 
   The model runs batched over the rows; each row's initial state is drawn from its own key
   `fold_in(fold_in(key, i), k)` and passed in (`x_init`), so a row's result does not depend on
@@ -112,16 +142,17 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
   """
 
   @jax.jit
-  def run(state: nnx.State, puzzles: jax.Array, key: jax.Array,
+  def run(state: nnx.State, puzzles: jax.Array, key: jax.Array, t: jax.Array,
           rows: dict[str, jax.Array]) -> dict[str, jax.Array]:
     model = nnx.merge(graphdef, state)
+    steps_ = t if steps == "runtime" else steps
     boards = puzzles[rows["puzzle"]].astype(jnp.int32)  # [R, 9, 9]
     if state_shape is None:
-      logits, aux = model(boards, key=key, steps=steps)
+      logits, aux = model(boards, key=key, steps=steps_)
     elif state_shape == ():  # a model without `x_init`: one row per call, vmapped
       def one(board, i, k):
         logits, aux = model(board[None], key=jax.random.fold_in(jax.random.fold_in(key, i), k),
-                            steps=steps)
+                            steps=steps_)
         return logits[0], jax.tree.map(lambda e: e[:, 0], aux["energies"])
       logits, energies = jax.vmap(one, out_axes=(0, 1))(boards, rows["puzzle"], rows["start"])
       aux = {"energies": energies}
@@ -130,9 +161,11 @@ def _runner(graphdef: nnx.GraphDef, steps: int | None, vote_types: tuple[str, ..
         return jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), k), state_shape,
                                  jnp.float32)
       x_init = jax.vmap(draw)(rows["puzzle"], rows["start"])  # [R, 9, 9, C]
-      logits, aux = model(boards, x_init=x_init, steps=steps)
-    energies = aux["energies"][-1] if aux.get("energies") else None
-    scores = jnp.stack([vote_scores(energies, logits, boards, v) for v in vote_types], axis=-1)
+      logits, aux = model(boards, x_init=x_init, steps=steps_)
+    energy = _energy_scores(aux)
+    scores = jnp.stack([energy[v] if energy is not None and v != "confidence"
+                        else vote_scores(None, logits, boards, v)  # names a missing energy
+                        for v in vote_types], axis=-1)
     return {"pred": (jnp.argmax(logits, axis=-1) + 1).astype(jnp.uint8), "scores": scores}
 
   return run
@@ -164,12 +197,13 @@ def resolve_chunk(model: nnx.Module, puzzles: ArrayLike, *, steps: int | None,
   mesh = mesh or common.default_mesh()
   graphdef, state = nnx.split(model)
   shape = _state_shape(model) if has_energies(model, steps) else None
-  run = _runner(graphdef, steps, tuple(vote_types), shape)
+  steps_key, t = _steps_arg(model, steps)
+  run = _runner(graphdef, steps_key, tuple(vote_types), shape)
   puzzles = jax.ShapeDtypeStruct(_puzzle_table(np.asarray(puzzles)).shape, np.int8)
 
   def bytes_for(n):
     rows = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _rows(n, 1))
-    return common.row_bytes(run, state, puzzles, jax.random.key(0), rows)
+    return common.row_bytes(run, state, puzzles, jax.random.key(0), t, rows)
 
   return common.auto_chunk(bytes_for(2) - bytes_for(1), mesh)
 
@@ -208,9 +242,10 @@ def run_starts(model: nnx.Module, puzzles: ArrayLike, *, key: jax.Array, steps: 
   chunk = resolve_chunk(model, puzzles, steps=steps, vote_types=vote_types, chunk=chunk, mesh=mesh)
   graphdef, state = nnx.split(model)
   shape = _state_shape(model) if has_energies(model, steps) else None
-  run = _runner(graphdef, steps, vote_types, shape)
+  steps_key, t = _steps_arg(model, steps)
+  run = _runner(graphdef, steps_key, vote_types, shape)
   out = common.sharded_map(run, _rows(num, num_starts), chunk=chunk, mesh=mesh,
-                           args=(state, _puzzle_table(puzzles), key), chunk_times=chunk_times,
+                           args=(state, _puzzle_table(puzzles), key, t), chunk_times=chunk_times,
                            progress="sudoku voting")
   return (out["pred"].reshape(num, num_starts, 9, 9),
           {v: out["scores"][:, j].reshape(num, num_starts) for j, v in enumerate(vote_types)})
@@ -225,9 +260,10 @@ def compile_runner(model: nnx.Module, *, key: jax.Array, steps: int | None, num_
   mesh = mesh or common.default_mesh()
   graphdef, state = nnx.split(model)
   shape = _state_shape(model) if has_energies(model, steps) else None
-  run = _runner(graphdef, steps, tuple(vote_types), shape)
+  steps_key, t = _steps_arg(model, steps)
+  run = _runner(graphdef, steps_key, tuple(vote_types), shape)
   rows = common.shard_rows(_rows(common.rows_per_call(num_rows, mesh.size), 1), mesh)
-  args = common.replicate((state, _puzzle_table(np.zeros((1, 9, 9), np.int8)), key), mesh)
+  args = common.replicate((state, _puzzle_table(np.zeros((1, 9, 9), np.int8)), key, t), mesh)
   stats = run.lower(*args, rows).compile().memory_analysis()
   if stats is None:
     return None
@@ -314,9 +350,9 @@ class Evaluator:
   Boards are read once, on the first `run`; compiled forward passes are cached per architecture.
   """
 
-  def __init__(self, config, *, periodic: bool = False):
+  def __init__(self, config, *, periodic: bool = False, mesh: jax.sharding.Mesh | None = None):
     e = config.eval
-    self.periodic = periodic
+    self.periodic, self.mesh = periodic, mesh  # mesh: the devices voting splits over (None: all)
     self.data_dir = config.data.get("data_dir")
     self.chunk = int(e.chunk) or None  # None: as many rows as fit in memory
     if periodic:
@@ -345,7 +381,7 @@ class Evaluator:
       for steps in self.steps:
         res = evaluate_voting(model, puzzles, solutions, key=key, steps=steps,
                               num_starts=self.num_starts, vote_types=self.vote_types,
-                              chunk=self.chunk)
+                              chunk=self.chunk, mesh=self.mesh)
         if self.periodic:
           out[f"eval/board_acc_T{steps}"] = res["acc/K=1/confidence"]
         else:

@@ -174,11 +174,15 @@ def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: 
   transitions[l-1] is applied to both x and c before layer l > 0 (CIFAR's shared strided conv);
   with `x_maps`, x_maps[l-1] is applied to x alone before layer l > 0 (the objects' use_ro_x).
 
+  `steps` may hold int32 scalar arrays (runtime bounds, `kuramoto.integrate`): then aux has
+  "energy_summaries" per layer ({"energy_sum", "energy_last", "energy_final"}, each [B]) instead
+  of "energies".
+
   Returns:
     (x_T of the last layer, its readout c, aux {"energies": [T_l+1, B] per layer,
     "states": [T_l, B, ...] per layer (with return_states)}).
   """
-  energies, states = [], []
+  energies, summaries, states = [], [], []
   for i, (klayer, readout, t) in enumerate(zip(klayers, readouts, steps)):
     if transitions is not None and i > 0:
       x = transitions[i - 1](x).astype(jnp.float32)
@@ -187,10 +191,15 @@ def run_layers(x: jax.Array, c: jax.Array, klayers: Sequence[KLayer], readouts: 
       x = x_maps[i - 1](x).astype(jnp.float32)
     x, aux = klayer(x, c, steps=t, gamma=gamma, return_states=return_states)
     c = readout(x)
-    energies.append(aux["energies"])
+    if "energies" in aux:
+      energies.append(aux["energies"])
+    else:  # a runtime T (kuramoto.integrate): running energy scores instead of the history
+      summaries.append({k: aux[k] for k in ("energy_sum", "energy_last", "energy_final")})
     if return_states:
       states.append(aux["states"])
   out = {"energies": energies}
+  if summaries:
+    out["energy_summaries"] = summaries
   if return_states:
     out["states"] = states
   return x, c, out

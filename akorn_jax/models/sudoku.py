@@ -20,6 +20,10 @@ from akorn_jax import layers
 class SudokuAKOrN(nnx.Module):
   """Kuramoto network for Sudoku: 81 cells with attention (GTA over the 9x9 grid) coupling."""
 
+  # `steps` may be a traced int32 scalar (a runtime bound): energy voting compiles one forward
+  # pass for every T (evaluate/sudoku.py).
+  runtime_steps = True
+
   def __init__(self, *, rngs: nnx.Rngs, n: int = 4, ch: int = 512, num_layers: int = 1,
                steps: int = 16, heads: int = 8, gamma: float = 1.0, use_omega: bool = True,
                init_omega: float = 0.5, global_omega: bool = True, learn_omega: bool = True,
@@ -52,7 +56,9 @@ class SudokuAKOrN(nnx.Module):
       key: PRNG key for the blank cells' initial oscillators.
       x_init: [B, 9, 9, C], the random draw itself instead of key (deterministic forward); as with
         a key, only blank cells start from it, given cells start at their digit embedding.
-      steps: T override (test-time extension, e.g. 128).
+      steps: T override (test-time extension, e.g. 128): an int, or an int32 scalar array (a
+        runtime bound; aux then has "energy_summaries" instead of "energies", see
+        `layers.run_layers`).
       return_states: also return the oscillator states.
 
     Returns:
