@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import pytest
-from sklearn.datasets import load_digits
+
+import digits as digits_lib
 
 from akorn_jax import config_loader, tasks
 from akorn_jax.evaluate import attacks
@@ -81,37 +81,15 @@ def test_classification_probs_on_eight_devices_equal_one_device():
 # ------------------------------------------------------------------------------------------------
 
 
-def _mlp(params, images):
-  h = jax.nn.relu(images.reshape(images.shape[0], -1) @ params["w1"] + params["b1"])
-  return h @ params["w2"] + params["b2"]
-
-
 @pytest.fixture(scope="module")
 def digits():
   """A 2-layer MLP on 8x8x3 digits with a random term drawn from the key (so EOT matters), 45 test
   images (padded to 48 on 8 devices)."""
-  data = load_digits()
-  images = np.repeat((data.images / 16.0).astype(np.float32)[..., None], 3, axis=-1)
-  labels = data.target.astype(np.int32)
-  perm = np.random.default_rng(0).permutation(len(labels))
-  train, test = perm[:1000], perm[1000:1045]
-  k1, k2 = jax.random.split(jax.random.key(0))
-  params = {"w1": jax.random.normal(k1, (192, 32)) / np.sqrt(192), "b1": jnp.zeros(32),
-            "w2": jax.random.normal(k2, (32, 10)) / 6.0, "b2": jnp.zeros(10)}
-  opt = optax.adam(1e-2)
-  x_train, y_train = jnp.asarray(images[train]), jnp.asarray(labels[train])
-
-  def step(carry, _):
-    params, state = carry
-    loss = lambda p: attacks.cross_entropy(_mlp(p, x_train), y_train).mean()
-    updates, state = opt.update(jax.grad(loss)(params), state)
-    return (optax.apply_updates(params, updates), state), None
-
-  (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, length=150))((params, opt.init(params)))
+  params, x, y = digits_lib.train(num_train=1000, num_test=45, hidden=32, out_scale=6.0, steps=150)
   noisy = jax.tree_util.Partial(
-      lambda p, x, key: _mlp(p, x) + 0.3 * x.reshape(x.shape[0], -1)
+      lambda p, x, key: digits_lib.mlp(p, x) + 0.3 * x.reshape(x.shape[0], -1)
       @ jax.random.rademacher(key, (192, 10), jnp.float32) / np.sqrt(192), params)
-  return noisy, images[test], labels[test]
+  return noisy, x, y
 
 
 def test_pgd_with_eot_on_eight_devices_equals_one_device(digits):

@@ -3,9 +3,10 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from sklearn.datasets import load_digits
+
+import digits as digits_lib
 
 from akorn_jax.evaluate import robustness as rb
 from akorn_jax.evaluate import attacks
@@ -18,35 +19,16 @@ OPTIONS = {"pgd": {"steps": 10}, "apgd_ce": {"steps": 10}, "apgd_dlr": {"steps":
            "square": {"queries": 300}}
 
 
-def _mlp(params, images):
-  h = jax.nn.relu(images.reshape(images.shape[0], -1) @ params["w1"] + params["b1"])
-  return h @ params["w2"] + params["b2"]
+_mlp = digits_lib.mlp
 
 
 @pytest.fixture(scope="module")
 def digits():
   """A 2-layer MLP on 8x8x3 digit images in [0, 1], trained here in a couple of seconds."""
-  data = load_digits()
-  images = np.repeat((data.images / 16.0).astype(np.float32)[..., None], 3, axis=-1)
-  labels = data.target.astype(np.int32)
-  perm = np.random.default_rng(0).permutation(len(labels))
-  train, test = perm[:1400], perm[1400:1400 + NUM_EVAL]
-  k1, k2 = jax.random.split(jax.random.key(0))
-  params = {"w1": jax.random.normal(k1, (192, 64)) / np.sqrt(192), "b1": jnp.zeros(64),
-            "w2": jax.random.normal(k2, (64, 10)) / 8.0, "b2": jnp.zeros(10)}
-  opt = optax.adam(1e-2)
-
-  x_train, y_train = jnp.asarray(images[train]), jnp.asarray(labels[train])
-
-  def step(carry, _):
-    params, state = carry
-    loss = lambda p: rb.cross_entropy(_mlp(p, x_train), y_train).mean()
-    updates, state = opt.update(jax.grad(loss)(params), state)
-    return (optax.apply_updates(params, updates), state), None
-
-  (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, length=300))((params, opt.init(params)))
+  params, x, y = digits_lib.train(num_train=1400, num_test=NUM_EVAL, hidden=64, out_scale=8.0,
+                                  steps=300)
   logits_fn = jax.tree_util.Partial(lambda p, x, key: _mlp(p, x), params)
-  return logits_fn, images[test], labels[test], params
+  return logits_fn, x, y, params
 
 
 def _acc(logits_fn, x, y):
