@@ -12,13 +12,17 @@ from akorn_jax import config_base
 from .objects_base import object_config
 
 
+def data(tiny: bool) -> dict:
+  """CLEVR6's data and schedule (also the ItrSA baseline's, configs/clevr_itrsa.py); `tiny`: the
+  generated stand-in of the tests."""
+  if tiny:
+    return dict(dataset="dsprites_generated", builder_config="tiny", imsize=64, num_train=60000,
+                epochs=1)
+  return dict(dataset="multi_object", builder_config="clevr6", imsize=128, num_train=70000,
+              epochs=300)
+
+
 def get_config(arg: str | None = None):
   v = config_base.parse_arg(arg, conv=False, tiny=False)
-  if v.tiny:
-    data = dict(dataset="dsprites_generated", builder_config="tiny", imsize=64, num_train=60000,
-                epochs=1)
-  else:
-    data = dict(dataset="multi_object", builder_config="clevr6", imsize=128, num_train=70000,
-                epochs=300)
-  return object_config(**data, ch=256, psize=8, c_norm="none", ksize=7, num_clusters=11,
+  return object_config(**data(v.tiny), ch=256, psize=8, c_norm="none", ksize=7, num_clusters=11,
                        connectivity="conv" if v.conv else "attn", tiny=v.tiny)

@@ -10,18 +10,13 @@ Reference (paper's synthetic table, DeepMind data): FG-ARI 82.5 / MBO 39.4. Opti
 
 from akorn_jax import config_base
 
+from . import clevr_akorn
 from .objects_base import object_config
 
 
 def get_config(arg: str | None = None):
   v = config_base.parse_arg(arg, vit=False, tiny=False)
-  if v.tiny:
-    data = dict(dataset="dsprites_generated", builder_config="tiny", imsize=64, num_train=60000,
-                epochs=1)
-  else:
-    data = dict(dataset="multi_object", builder_config="clevr6", imsize=128, num_train=70000,
-                epochs=300)
-  c = object_config(**data, ch=256, psize=8, num_clusters=11, model="itrsa", tiny=v.tiny)
+  c = object_config(**clevr_akorn.data(v.tiny), ch=256, psize=8, num_clusters=11, model="itrsa", tiny=v.tiny)
   if v.vit:
     c.model.steps = 1
   return c
