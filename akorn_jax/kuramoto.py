@@ -225,12 +225,10 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
     "energy_last" (E(x_{T-1})) and "energy_final" (E(x_T)), each [B] float32, kept in the loop
     carry: what energy voting needs, at O(1) memory in T.
   """
-  if not isinstance(steps, (int, np.integer)):
-    if return_states:
-      raise ValueError("return_states needs a static (Python int) number of steps.")
-    return _integrate_runtime(x0, c, coupling, n=n, steps=steps, gamma=gamma, omega=omega,
-                              project_tangent=project_tangent, coupling_dtype=coupling_dtype)
-  if steps < 1:
+  runtime = not isinstance(steps, (int, np.integer))  # a traced T: lax.fori_loop, no history
+  if runtime and return_states:
+    raise ValueError("return_states needs a static (Python int) number of steps.")
+  if not runtime and steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}.")
   c = c.astype(jnp.float32)
   cast = coupling_dtype is not None and jnp.dtype(coupling_dtype) != jnp.float32
@@ -238,42 +236,34 @@ def integrate(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int, steps:
   def carry_of(x):
     return (x, x.astype(coupling_dtype)) if cast else (x, None)
 
-  def body(carry, _):
+  def one_step(carry):
     x, x_in = carry
-    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega,
-                     project_tangent=project_tangent, coupling_input=x_in)
-    return carry_of(x_next), (e, x_next if return_states else None)
+    return step(x, c, coupling, n=n, gamma=gamma, omega=omega, project_tangent=project_tangent,
+                coupling_input=x_in)
+
+  def final_energy(x, x_in):
+    return energy(x, coupling(x if x_in is None else x_in).astype(jnp.float32) + c)
 
   x0 = normalize(x0.astype(jnp.float32), n)
+  if runtime:  # the running scores of energy voting live in the carry: O(1) memory in T
+    def loop_body(_, carry):
+      state, e_sum, _ = carry
+      x_next, e = one_step(state)
+      return carry_of(x_next), e_sum + e, e
+
+    zeros = jnp.zeros(x0.shape[:1], jnp.float32)
+    (x_final, x_in), e_sum, e_last = jax.lax.fori_loop(
+        0, jnp.asarray(steps, jnp.int32), loop_body, (carry_of(x0), zeros, zeros))
+    return x_final, {"energy_sum": e_sum, "energy_last": e_last,
+                     "energy_final": final_energy(x_final, x_in)}
+
+  def body(carry, _):
+    x_next, e = one_step(carry)
+    return carry_of(x_next), (e, x_next if return_states else None)
+
   (x_final, x_in), (energies, states) = jax.lax.scan(_remat(body, remat), carry_of(x0), None,
                                                      length=steps, unroll=unroll)
-  final_energy = energy(x_final, coupling(x_final if x_in is None else x_in).astype(jnp.float32) + c)
-  aux = {"energies": jnp.concatenate([energies, final_energy[None]], axis=0)}
+  aux = {"energies": jnp.concatenate([energies, final_energy(x_final, x_in)[None]], axis=0)}
   if return_states:
     aux["states"] = states
   return x_final, aux
-
-
-def _integrate_runtime(x0: jax.Array, c: jax.Array, coupling: Coupling, *, n: int,
-                       steps: jax.Array, gamma: ArrayLike, omega: ArrayLike | None,
-                       project_tangent: bool, coupling_dtype) -> tuple[jax.Array, dict]:
-  """`integrate` with T a traced int32 scalar: the same steps in a `lax.fori_loop` whose carry
-  holds the state (and its compute-dtype copy) and the running energy scores."""
-  c = c.astype(jnp.float32)
-  cast = coupling_dtype is not None and jnp.dtype(coupling_dtype) != jnp.float32
-
-  def carry_of(x):
-    return (x, x.astype(coupling_dtype)) if cast else (x, None)
-
-  def body(_, carry):
-    x, x_in, e_sum, _ = carry
-    x_next, e = step(x, c, coupling, n=n, gamma=gamma, omega=omega,
-                     project_tangent=project_tangent, coupling_input=x_in)
-    return (*carry_of(x_next), e_sum + e, e)
-
-  x0 = normalize(x0.astype(jnp.float32), n)
-  zeros = jnp.zeros(x0.shape[:1], jnp.float32)
-  x_final, x_in, e_sum, e_last = jax.lax.fori_loop(0, jnp.asarray(steps, jnp.int32), body,
-                                                   (*carry_of(x0), zeros, zeros))
-  final_energy = energy(x_final, coupling(x_final if x_in is None else x_in).astype(jnp.float32) + c)
-  return x_final, {"energy_sum": e_sum, "energy_last": e_last, "energy_final": final_energy}

@@ -70,11 +70,12 @@ def vote_scores(energies: jax.Array | None, logits: jax.Array, puzzle: jax.Array
   if energies is None:
     raise ValueError(f"Vote type {vote_type!r} needs energies, but the model returned none; "
                      "use 'confidence' for deterministic models.")
-  if vote_type == "last":
-    return energies[-2]
-  if vote_type == "sum":
-    return jnp.sum(energies[:-1], axis=0)
-  return energies[-1]
+  return _history_scores(energies)[vote_type]
+
+
+def _history_scores(energies: jax.Array) -> dict[str, jax.Array]:
+  """{"last", "sum", "final"} ([N] each) from the energy history [T+1, N] = E(x_0) … E(x_T)."""
+  return {"last": energies[-2], "sum": jnp.sum(energies[:-1], axis=0), "final": energies[-1]}
 
 
 def _energy_scores(aux: dict) -> dict[str, jax.Array] | None:
@@ -85,8 +86,7 @@ def _energy_scores(aux: dict) -> dict[str, jax.Array] | None:
     last = aux["energy_summaries"][-1]
     return {"last": last["energy_last"], "sum": last["energy_sum"], "final": last["energy_final"]}
   if aux.get("energies"):
-    e = aux["energies"][-1]
-    return {"last": e[-2], "sum": jnp.sum(e[:-1], axis=0), "final": e[-1]}
+    return _history_scores(aux["energies"][-1])
   return None
 
 
