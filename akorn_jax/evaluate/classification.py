@@ -116,12 +116,12 @@ class Evaluator:
     Each batch is split over the mesh (the last one padded); row r draws the same start whatever
     the padding, so the probabilities do not depend on the device count.
     """
-    probs_fn = self._probs_fn(model)
+    probs_fn, mesh = self._probs_fn(model), self.mesh  # the mesh is built once, not per batch
     probs, labels = [], []
     for i, batch in enumerate(pipeline.eval_batches(source, self.batch_size, self.num_images)):
       images = imageops.to_float(batch["image"])
       probs.append(eval_common.sharded_call(probs_fn, images, jax.random.fold_in(key, i),
-                                            batch_argnums=(0,), mesh=self.mesh))
+                                            batch_argnums=(0,), mesh=mesh))
       labels.append(np.asarray(batch["label"]))
     return np.concatenate(probs).astype(np.float64), np.concatenate(labels)
 
